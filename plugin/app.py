@@ -1,0 +1,57 @@
+"""create_app(): routes, middleware and lifespan. The one place the web tier is assembled."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from admin_ui.routes import ROUTES as ADMIN_ROUTES
+from plugin.health import ROUTES as HEALTH_ROUTES
+from plugin.logging_setup import configure_logging
+from plugin.middleware import SecurityHeadersMiddleware
+from plugin.portal.routes import ROUTES as PORTAL_ROUTES
+from plugin.queue import InProcessQueue
+from plugin.runtime import Runtime, build_runtime
+from plugin.settings import Settings
+from webhooks.routes import ROUTES as WEBHOOK_ROUTES
+from workers.registry import JOB_SPECS, JOBS
+
+log = logging.getLogger(__name__)
+
+
+def all_routes() -> list[BaseRoute]:
+    return [*HEALTH_ROUTES, *WEBHOOK_ROUTES, *ADMIN_ROUTES, *PORTAL_ROUTES]
+
+
+async def build_app_runtime(settings: Settings, **kwargs: Any) -> Runtime:
+    """A runtime whose in-process queue (no REDIS_URL) runs the workers' jobs."""
+    return await build_runtime(settings, jobs=JOBS, job_specs=JOB_SPECS, **kwargs)
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
+    """Build the ASGI app. Pass `runtime` to share one with a test or the demo (not closed here)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        owned = runtime is None
+        rt = runtime or await build_app_runtime(settings or Settings.from_env())
+        configure_logging(rt.settings.log_level)
+        if isinstance(rt.queue, InProcessQueue):
+            rt.queue.start()
+        try:
+            yield {"runtime": rt}
+        finally:
+            if owned:
+                await rt.close()
+
+    return Starlette(
+        routes=all_routes(),
+        middleware=[Middleware(SecurityHeadersMiddleware)],
+        lifespan=lifespan,
+    )

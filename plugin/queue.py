@@ -1,0 +1,219 @@
+"""The queue facade: enqueue a job by name with ids-only arguments.
+
+Two backends behind one interface:
+- `ArqQueue` (REDIS_URL set): Arq on Redis with JSON serialisation. Redis is only a wake-up;
+  Postgres holds the durable state, and the sweeper re-enqueues anything a lost message missed.
+- `InProcessQueue` (REDIS_URL unset): the same jobs run in this process, FIFO, with the same
+  key-based de-duplication, for the demo and laptops.
+
+Nothing else in the project imports Arq except `workers/`.
+
+Retry policy is explicit: a job raises `TransientError` for a failure worth retrying (database
+blip, Shopify 5xx or throttling); the worker turns it into a delayed retry with backoff up to
+`RetryPolicy.max_tries`. Any other exception fails the job for good (Arq's own semantics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+JobArg = int | str
+JobHandler = Callable[..., Awaitable[Any]]
+
+
+class TransientError(Exception):
+    """A failure worth retrying later (the effect did not happen; the job is idempotent)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_tries: int = 5
+    base_delay: float = 2.0
+    max_delay: float = 300.0
+
+    def delay(self, attempt: int, hint: float | None = None) -> float:
+        """Exponential backoff with full jitter; a server's hint (Retry-After) is a floor."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** max(attempt - 1, 0)))
+        jittered = random.uniform(ceiling / 2, ceiling)
+        return max(jittered, hint or 0.0)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout_s: float = 300.0
+
+
+def dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), default=str).encode()
+
+
+def loads(data: bytes) -> Any:
+    return json.loads(data)
+
+
+def check_args(args: tuple[Any, ...]) -> None:
+    """Jobs take ids, never payloads or ORM objects."""
+    for arg in args:
+        if not isinstance(arg, int | str) or isinstance(arg, bool):
+            raise TypeError(f"job arguments must be ids (int or str), got {type(arg).__name__}")
+
+
+class Queue(Protocol):
+    async def enqueue(
+        self, job: str, *args: JobArg, key: str | None = None, delay_s: float | None = None
+    ) -> bool:
+        """Queue a job; returns False when a job with the same key is already queued."""
+        ...
+
+    async def ping(self) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
+class ArqQueue:
+    def __init__(self, redis_url: str, *, queue_name: str | None = None) -> None:
+        self._redis_url = redis_url
+        self._queue_name = queue_name
+        self._pool: Any = None
+
+    async def _get_pool(self) -> Any:
+        if self._pool is None:
+            from arq import create_pool
+            from arq.connections import RedisSettings
+
+            self._pool = await create_pool(
+                RedisSettings.from_dsn(self._redis_url),
+                job_serializer=dumps,
+                job_deserializer=loads,
+                default_queue_name=self._queue_name or "arq:queue",
+            )
+        return self._pool
+
+    async def enqueue(
+        self, job: str, *args: JobArg, key: str | None = None, delay_s: float | None = None
+    ) -> bool:
+        check_args(args)
+        pool = await self._get_pool()
+        created = await pool.enqueue_job(job, *args, _job_id=key, _defer_by=delay_s)
+        return created is not None
+
+    async def ping(self) -> bool:
+        pool = await self._get_pool()
+        return bool(await pool.ping())
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+            self._pool = None
+
+
+class InProcessQueue:
+    """Runs jobs in this process, one at a time, in the order they were queued.
+
+    Delayed jobs run once no immediate work is left, which preserves the debounce effect
+    (a burst of events, then one recompute) without wall-clock waits in the demo.
+    """
+
+    def __init__(
+        self,
+        handlers: Mapping[str, JobHandler] | None = None,
+        ctx: dict[str, Any] | None = None,
+        specs: Mapping[str, JobSpec] | None = None,
+    ) -> None:
+        self.handlers: dict[str, JobHandler] = dict(handlers or {})
+        self.specs: dict[str, JobSpec] = dict(specs or {})
+        self.ctx: dict[str, Any] = ctx if ctx is not None else {}
+        self._now: deque[tuple[str, tuple[JobArg, ...], str | None]] = deque()
+        self._later: deque[tuple[str, tuple[JobArg, ...], str | None]] = deque()
+        self._keys: set[str] = set()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._task: asyncio.Task[None] | None = None
+        self.failures: list[tuple[str, tuple[JobArg, ...], BaseException]] = []
+
+    async def enqueue(
+        self, job: str, *args: JobArg, key: str | None = None, delay_s: float | None = None
+    ) -> bool:
+        check_args(args)
+        if job not in self.handlers:
+            raise KeyError(f"no job named {job!r}")
+        if key is not None:
+            if key in self._keys:
+                return False
+            self._keys.add(key)
+        (self._later if delay_s else self._now).append((job, args, key))
+        self._idle.clear()
+        self._wake.set()
+        return True
+
+    async def ping(self) -> bool:
+        return True
+
+    def start(self) -> None:
+        """Run jobs in the background (the web server without Redis)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="inprocess-queue")
+
+    async def _loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.run_pending()
+
+    async def drain(self) -> None:
+        """Run every queued job, including those queued by jobs, until none is left."""
+        if self._task is not None:
+            self._wake.set()
+            await self._idle.wait()
+        else:
+            await self.run_pending()
+
+    async def run_pending(self) -> None:
+        while self._now or self._later:
+            job, args, key = (self._now or self._later).popleft()
+            if key is not None:
+                self._keys.discard(key)
+            await self._run(job, args)
+        self._idle.set()
+
+    async def _run(self, job: str, args: tuple[JobArg, ...]) -> None:
+        spec = self.specs.get(job, JobSpec(job))
+        for attempt in range(1, spec.retry.max_tries + 1):
+            try:
+                await asyncio.wait_for(self.handlers[job](self.ctx, *args), spec.timeout_s)
+                return
+            except TransientError as exc:
+                if attempt == spec.retry.max_tries:
+                    log.error("job %s%r gave up after %d tries: %s", job, args, attempt, exc)
+                    self.failures.append((job, args, exc))
+                    return
+                # In-process retries are for laptops and the demo: keep the wait short.
+                await asyncio.sleep(min(spec.retry.delay(attempt, exc.retry_after), 1.0))
+            except Exception as exc:
+                log.exception("job %s%r failed", job, args)
+                self.failures.append((job, args, exc))
+                return
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
