@@ -1,0 +1,28 @@
+"""What domain event processing tells the survey module (owner: surveys). Called inside the
+job's transaction; must be idempotent (a re-run changes nothing)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plugin.models import Contract, Order, Shop
+
+
+async def on_contract_ended(
+    session: AsyncSession, shop: Shop, contract: Contract, status: str, occurred_at: datetime
+) -> None:
+    """A contract reached cancelled/expired/failed at event time `occurred_at`."""
+
+
+async def on_order_fulfilled(
+    session: AsyncSession, shop: Shop, order: Order, fulfilled_at: datetime
+) -> None:
+    """An order of a subscription was fulfilled (fallback trigger for the NPS invitation)."""
+
+
+async def on_order_delivered(
+    session: AsyncSession, shop: Shop, order: Order, delivered_at: datetime
+) -> None:
+    """A fulfillment event with status `delivered` arrived for an order of a subscription."""
