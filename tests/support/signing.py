@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 import jwt
 
 API_KEY = "test-api-key"
-API_SECRET = "test-api-secret-current"
-API_SECRET_PREVIOUS = "test-api-secret-previous"
+API_SECRET = "test-api-secret-current-0123456789abcdef"
+API_SECRET_PREVIOUS = "test-api-secret-previous-0123456789abcdef"
 # A fixed Fernet key for tests only.
 TOKEN_KEY = base64.urlsafe_b64encode(b"0123456789abcdef0123456789abcdef").decode()
 SHOP = "valuehealth-test.myshopify.com"

@@ -1,0 +1,519 @@
+"""A fake Shopify Admin API, served in-process through `httpx.MockTransport`.
+
+    fake = FakeShopify()
+    fake.add_contract(contract_id=1, customer_id=10)
+    http = httpx.AsyncClient(transport=httpx.MockTransport(fake))   # or fake.client()
+    runtime = await build_app_runtime(make_settings(db_url), http=http)
+
+Tests' SHOPIFY_ADMIN_ORIGIN is `http://fake-shopify.test/{shop}`, so every URL here starts with
+`/{shop}/admin/...`. What it does, like Shopify:
+- token endpoint: token exchange (verifies the id token's HS256 signature, `aud` and `dest`, and
+  the client credentials) and the refresh grant (a refresh token stays usable until its
+  replacement is used); answers `invalid_subject_token`, `invalid_grant`, `invalid_client`.
+- GraphQL: `X-Shopify-Access-Token` checked per shop (401 otherwise); `subscriptionContract`
+  with paginated lines; bulk operations (run, poll through `node(id:)`, a streamed JSONL result
+  at a URL served by this same transport); cost extensions on every answer.
+- scripted faults, consumed in order: THROTTLED answers, 429 with Retry-After, 5xx, network
+  errors (`throttle()`, `rate_limit()`, `server_error()`, `network_error()`).
+- `requests` logs every request (method, URL, headers, body) for assertions; `issued` lists
+  every token handed out; `serve_next_bulk()` sets the next bulk result to any objects;
+  `token_latency` slows the token endpoint to open race windows.
+Tokens look like `fake-at-…` / `fake-rt-…`, deliberately not like `shpat_…`, so that the app's
+log redaction cannot hide a leak from a test that searches logs for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+import secrets
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+import httpx
+import jwt
+
+from tests.support.signing import API_KEY, API_SECRET, SHOP
+
+BASE_URL = "http://fake-shopify.test"
+DEFAULT_SCOPE = "read_customers,read_orders,read_own_subscription_contracts"
+BUCKET_SIZE = 2000.0
+RESTORE_RATE = 100.0
+QUERY_COST = 12
+
+FaultTarget = Literal["graphql", "token"]
+_OPERATION = re.compile(r"^\s*(query|mutation)\s+(\w+)")
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    method: str
+    url: str
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class FakeLine:
+    price: str = "25.00"
+    quantity: int = 1
+    selling_plan_name: str | None = "Monthly box"
+
+
+@dataclass
+class FakeContract:
+    contract_id: int
+    customer_id: int
+    status: str = "ACTIVE"
+    currency: str = "USD"
+    lines: list[FakeLine] = field(default_factory=lambda: [FakeLine()])
+    billing: tuple[str, int] = ("MONTH", 1)
+    delivery: tuple[str, int] = ("MONTH", 1)
+    next_billing_date: str | None = "2026-06-01T12:00:00Z"
+    origin_order_id: int | None = None
+    delivery_price: str = "4.95"  # present so tests can prove it is not in the recurring amount
+
+    @property
+    def gid(self) -> str:
+        return f"gid://shopify/SubscriptionContract/{self.contract_id}"
+
+    def node(self) -> dict[str, Any]:
+        return {
+            "id": self.gid,
+            "status": self.status,
+            "currencyCode": self.currency,
+            "nextBillingDate": self.next_billing_date,
+            "customer": {"id": f"gid://shopify/Customer/{self.customer_id}"},
+            "originOrder": (
+                {"id": f"gid://shopify/Order/{self.origin_order_id}"}
+                if self.origin_order_id
+                else None
+            ),
+            "billingPolicy": {"interval": self.billing[0], "intervalCount": self.billing[1]},
+            "deliveryPolicy": {"interval": self.delivery[0], "intervalCount": self.delivery[1]},
+            "deliveryPrice": {"amount": self.delivery_price, "currencyCode": self.currency},
+        }
+
+    def line_nodes(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "id": f"gid://shopify/SubscriptionLine/{self.contract_id}-{i}",
+                "quantity": line.quantity,
+                "sellingPlanName": line.selling_plan_name,
+                "currentPrice": {"amount": line.price, "currencyCode": self.currency},
+            }
+            for i, line in enumerate(self.lines, start=1)
+        ]
+
+
+@dataclass
+class _Fault:
+    kind: Literal["throttled", "429", "5xx", "network"]
+    target: FaultTarget
+    status: int = 503
+    retry_after: float = 1.0
+    requested: float = 100.0
+    available: float = 0.0
+    restore_rate: float = RESTORE_RATE
+
+
+@dataclass
+class _BulkOperation:
+    gid: str
+    shop: str
+    jsonl: list[str]
+    polls_left: int
+    error_code: str | None = None
+    status: str = "CREATED"
+
+
+class FakeShopify:
+    """An `httpx.MockTransport` handler; state lives on the instance (see module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str = API_KEY,
+        api_secret: str = API_SECRET,
+        scope: str = DEFAULT_SCOPE,
+        access_token_ttl: int = 3600,
+        refresh_token_ttl: int = 90 * 86400,
+        bulk_polls: int = 2,
+    ) -> None:
+        self.api_key = api_key
+        self.api_secret = api_secret
+        self.scope = scope
+        self.access_token_ttl = access_token_ttl
+        self.refresh_token_ttl = refresh_token_ttl
+        self.bulk_polls = bulk_polls  # status polls answered RUNNING before COMPLETED
+        self.token_latency = 0.0  # seconds the token endpoint takes (to widen race windows)
+        self.contracts: dict[str, dict[str, FakeContract]] = {}
+        self.access_tokens: dict[str, str] = {}  # token -> shop
+        self.refresh_tokens: dict[str, str] = {}  # token -> shop
+        self._replaced_by: dict[str, str] = {}  # refresh token -> its successor
+        self.issued: list[str] = []  # every access and refresh token ever handed out
+        self.bulk_operations: dict[str, _BulkOperation] = {}
+        self.bulk_chunks_served = 0
+        self.requests: list[LoggedRequest] = []
+        self._faults: deque[_Fault] = deque()
+        self._bulk_failure: str | None = None
+        self._bulk_objects: list[dict[str, Any]] | None = None
+        self._ids = itertools.count(1)
+
+    # ---- set-up -------------------------------------------------------------------------------
+
+    def add_contract(
+        self, shop: str = SHOP, *, contract_id: int, customer_id: int, **fields: Any
+    ) -> str:
+        """Add (or replace) a contract; returns its GID. Fields as in FakeContract."""
+        contract = FakeContract(contract_id=contract_id, customer_id=customer_id, **fields)
+        self.contracts.setdefault(shop, {})[contract.gid] = contract
+        return contract.gid
+
+    def grant_token(self, shop: str = SHOP) -> str:
+        """An access token valid for the shop, as if exchanged earlier."""
+        token = f"fake-at-{secrets.token_hex(12)}"
+        self.access_tokens[token] = shop
+        self.issued.append(token)
+        return token
+
+    def revoke_tokens(self, shop: str = SHOP) -> None:
+        """Uninstall-like: every access and refresh token of the shop stops working."""
+        for tokens in (self.access_tokens, self.refresh_tokens):
+            for token in [t for t, s in tokens.items() if s == shop]:
+                del tokens[token]
+
+    def throttle(
+        self,
+        times: int = 1,
+        *,
+        requested: float = 100.0,
+        available: float = 0.0,
+        restore_rate: float = RESTORE_RATE,
+    ) -> None:
+        """The next GraphQL calls answer 200 + THROTTLED with this cost report."""
+        for _ in range(times):
+            self._faults.append(
+                _Fault(
+                    "throttled",
+                    "graphql",
+                    requested=requested,
+                    available=available,
+                    restore_rate=restore_rate,
+                )
+            )
+
+    def rate_limit(
+        self, times: int = 1, *, retry_after: float = 2.0, on: FaultTarget = "graphql"
+    ) -> None:
+        for _ in range(times):
+            self._faults.append(_Fault("429", on, retry_after=retry_after))
+
+    def server_error(
+        self, times: int = 1, *, status: int = 503, on: FaultTarget = "graphql"
+    ) -> None:
+        for _ in range(times):
+            self._faults.append(_Fault("5xx", on, status=status))
+
+    def network_error(self, times: int = 1, *, on: FaultTarget = "graphql") -> None:
+        for _ in range(times):
+            self._faults.append(_Fault("network", on))
+
+    def fail_next_bulk(self, error_code: str = "INTERNAL_SERVER_ERROR") -> None:
+        self._bulk_failure = error_code
+
+    def serve_next_bulk(self, objects: list[dict[str, Any]]) -> None:
+        """The next bulk query (whatever it asks) results in exactly these JSONL objects."""
+        self._bulk_objects = objects
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=httpx.MockTransport(self))
+
+    # ---- assertions helpers -------------------------------------------------------------------
+
+    def requests_to(self, path_part: str) -> list[LoggedRequest]:
+        return [r for r in self.requests if path_part in r.url]
+
+    # ---- the handler --------------------------------------------------------------------------
+
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        self.requests.append(
+            LoggedRequest(
+                request.method,
+                str(request.url),
+                {k.lower(): v for k, v in request.headers.items()},
+                body,
+            )
+        )
+        parts = request.url.path.strip("/").split("/")
+        if request.url.host != "fake-shopify.test":
+            return httpx.Response(404, json={"errors": "Not Found"})
+        if parts[0] == "_bulk-results" and request.method == "GET":
+            return self._bulk_result(parts[-1])
+        shop = parts[0]
+        rest = "/".join(parts[1:])
+        if request.method == "POST" and rest == "admin/oauth/access_token":
+            if self.token_latency:
+                await asyncio.sleep(self.token_latency)
+            return self._fault("token", request) or self._token(shop, request, body)
+        if request.method == "POST" and re.fullmatch(r"admin/api/[\w-]+/graphql\.json", rest):
+            return self._fault("graphql", request) or self._graphql(shop, request, body)
+        return httpx.Response(404, json={"errors": "Not Found"})
+
+    def _fault(self, target: FaultTarget, request: httpx.Request) -> httpx.Response | None:
+        if not self._faults or self._faults[0].target != target:
+            return None
+        fault = self._faults.popleft()
+        if fault.kind == "network":
+            raise httpx.ConnectError("fake network failure", request=request)
+        if fault.kind == "429":
+            return httpx.Response(
+                429,
+                headers={"Retry-After": f"{fault.retry_after:g}"},
+                json={
+                    "errors": "Exceeded 2 calls per second for api client. Reduce request rates."
+                },
+            )
+        if fault.kind == "5xx":
+            return httpx.Response(fault.status, text="upstream trouble")
+        return httpx.Response(
+            200,
+            json={
+                "errors": [
+                    {
+                        "message": "Throttled",
+                        "extensions": {
+                            "code": "THROTTLED",
+                            "documentation": "https://shopify.dev/api/usage/rate-limits",
+                        },
+                    }
+                ],
+                "extensions": self._cost(fault.requested, fault.available, fault.restore_rate),
+            },
+        )
+
+    # ---- token endpoint -----------------------------------------------------------------------
+
+    def _token(self, shop: str, request: httpx.Request, body: bytes) -> httpx.Response:
+        params = self._form_or_json(request, body)
+        if (
+            params.get("client_id") != self.api_key
+            or params.get("client_secret") != self.api_secret
+        ):
+            return _oauth_error(401, "invalid_client")
+        grant_type = params.get("grant_type")
+        if grant_type == "urn:ietf:params:oauth:grant-type:token-exchange":
+            if (
+                params.get("subject_token_type") != "urn:ietf:params:oauth:token-type:id_token"
+                or params.get("requested_token_type")
+                != "urn:shopify:params:oauth:token-type:offline-access-token"
+            ):
+                return _oauth_error(400, "invalid_request")
+            try:
+                claims = jwt.decode(
+                    str(params.get("subject_token", "")),
+                    self.api_secret,
+                    algorithms=["HS256"],
+                    audience=self.api_key,
+                    leeway=10,
+                )
+            except jwt.PyJWTError:
+                return _oauth_error(400, "invalid_subject_token")
+            if claims.get("dest") != f"https://{shop}":
+                return _oauth_error(400, "invalid_subject_token")
+            expiring = str(params.get("expiring", "0")) == "1"
+            return self._issue(shop, expiring=expiring)
+        if grant_type == "refresh_token":
+            token = str(params.get("refresh_token", ""))
+            if self.refresh_tokens.get(token) != shop:
+                return _oauth_error(400, "invalid_grant")
+            # Using a refresh token retires the one it replaced (Shopify, 2026-08 changelog).
+            for old, new in list(self._replaced_by.items()):
+                if new == token:
+                    self.refresh_tokens.pop(old, None)
+                    del self._replaced_by[old]
+            response = self._issue(shop, expiring=True)
+            self._replaced_by[token] = response.json()["refresh_token"]
+            return response
+        return _oauth_error(400, "unsupported_grant_type")
+
+    def _issue(self, shop: str, *, expiring: bool) -> httpx.Response:
+        access = self.grant_token(shop)
+        payload: dict[str, Any] = {"access_token": access, "scope": self.scope}
+        if expiring:
+            refresh = f"fake-rt-{secrets.token_hex(12)}"
+            self.refresh_tokens[refresh] = shop
+            self.issued.append(refresh)
+            payload |= {
+                "expires_in": self.access_token_ttl,
+                "refresh_token": refresh,
+                "refresh_token_expires_in": self.refresh_token_ttl,
+            }
+        return httpx.Response(200, json=payload)
+
+    @staticmethod
+    def _form_or_json(request: httpx.Request, body: bytes) -> dict[str, Any]:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            loaded = json.loads(body or b"{}")
+            return loaded if isinstance(loaded, dict) else {}
+        return dict(parse_qsl(body.decode()))
+
+    # ---- GraphQL ------------------------------------------------------------------------------
+
+    def _graphql(self, shop: str, request: httpx.Request, body: bytes) -> httpx.Response:
+        token = request.headers.get("x-shopify-access-token")
+        if token is None or self.access_tokens.get(token) != shop:
+            return httpx.Response(
+                401,
+                json={
+                    "errors": "[API] Invalid API key or access token (unrecognized login or "
+                    "wrong password)"
+                },
+            )
+        payload = json.loads(body)
+        query = payload.get("query", "")
+        variables = payload.get("variables") or {}
+        match = _OPERATION.match(query)
+        name = match.group(2) if match else ""
+        handlers = {
+            "SubscriptionContractDetails": self._contract,
+            "BulkOperationRunQuery": self._bulk_run,
+            "BulkOperationStatus": self._bulk_status,
+        }
+        if name not in handlers:
+            return self._answer(errors=[{"message": f"fake Shopify: unknown operation {name!r}"}])
+        return self._answer(data=handlers[name](shop, variables, query))
+
+    def _answer(
+        self, *, data: dict[str, Any] | None = None, errors: list[dict[str, Any]] | None = None
+    ) -> httpx.Response:
+        payload: dict[str, Any] = {"data": data} if errors is None else {"errors": errors}
+        payload["extensions"] = self._cost(QUERY_COST, BUCKET_SIZE - QUERY_COST, RESTORE_RATE)
+        return httpx.Response(200, json=payload)
+
+    @staticmethod
+    def _cost(requested: float, available: float, restore_rate: float) -> dict[str, Any]:
+        return {
+            "cost": {
+                "requestedQueryCost": requested,
+                "actualQueryCost": None,
+                "throttleStatus": {
+                    "maximumAvailable": BUCKET_SIZE,
+                    "currentlyAvailable": available,
+                    "restoreRate": restore_rate,
+                },
+            }
+        }
+
+    def _contract(self, shop: str, variables: dict[str, Any], query: str) -> dict[str, Any]:
+        contract = self.contracts.get(shop, {}).get(variables.get("id", ""))
+        if contract is None:
+            return {"subscriptionContract": None}
+        first = re.search(r"lines\(first:\s*(\d+)", query)
+        page_size = int(first.group(1)) if first else 50
+        start = int(variables.get("after") or 0)
+        lines = contract.line_nodes()
+        page = lines[start : start + page_size]
+        has_next = start + page_size < len(lines)
+        node = contract.node()
+        node["lines"] = {
+            "nodes": page,
+            "pageInfo": {
+                "hasNextPage": has_next,
+                "endCursor": str(start + page_size) if has_next else None,
+            },
+        }
+        return {"subscriptionContract": node}
+
+    def _bulk_run(self, shop: str, variables: dict[str, Any], _query: str) -> dict[str, Any]:
+        def refused(message: str, code: str) -> dict[str, Any]:
+            error = {"field": ["query"], "message": message, "code": code}
+            return {"bulkOperationRunQuery": {"bulkOperation": None, "userErrors": [error]}}
+
+        if any(
+            op.shop == shop and op.status in ("CREATED", "RUNNING")
+            for op in self.bulk_operations.values()
+        ):
+            return refused(
+                "A bulk query operation for this app and shop is already in progress.",
+                "OPERATION_IN_PROGRESS",
+            )
+        jsonl: list[str] = []
+        if self._bulk_objects is not None:
+            jsonl = [json.dumps(obj) for obj in self._bulk_objects]
+            self._bulk_objects = None
+        elif "subscriptionContracts" in variables.get("query", ""):
+            for contract in self.contracts.get(shop, {}).values():
+                jsonl.append(json.dumps(contract.node()))
+                jsonl.extend(
+                    json.dumps({**line, "__parentId": contract.gid})
+                    for line in contract.line_nodes()
+                )
+        else:
+            return refused("fake Shopify only runs subscriptionContracts bulk queries", "INVALID")
+        gid = f"gid://shopify/BulkOperation/{next(self._ids)}"
+        operation = _BulkOperation(gid, shop, jsonl, self.bulk_polls, self._bulk_failure)
+        self._bulk_failure = None
+        self.bulk_operations[gid] = operation
+        return {
+            "bulkOperationRunQuery": {
+                "bulkOperation": {"id": gid, "status": operation.status},
+                "userErrors": [],
+            }
+        }
+
+    def _bulk_status(self, shop: str, variables: dict[str, Any], _query: str) -> dict[str, Any]:
+        operation = self.bulk_operations.get(variables.get("id", ""))
+        if operation is None or operation.shop != shop:
+            return {"node": None}
+        if operation.polls_left > 0:
+            operation.polls_left -= 1
+            operation.status = "RUNNING"
+        else:
+            operation.status = "FAILED" if operation.error_code else "COMPLETED"
+        done = operation.status == "COMPLETED"
+        number = operation.gid.rsplit("/", 1)[1]
+        return {
+            "node": {
+                "id": operation.gid,
+                "status": operation.status,
+                "errorCode": operation.error_code if operation.status == "FAILED" else None,
+                "objectCount": str(len(operation.jsonl) if done else 0),
+                "url": f"{BASE_URL}/_bulk-results/{number}.jsonl"
+                if done and operation.jsonl
+                else None,
+            }
+        }
+
+    def _bulk_result(self, filename: str) -> httpx.Response:
+        gid = f"gid://shopify/BulkOperation/{filename.removesuffix('.jsonl')}"
+        operation = self.bulk_operations.get(gid)
+        if operation is None or operation.status != "COMPLETED":
+            return httpx.Response(404, text="NoSuchKey")
+
+        async def chunks() -> AsyncIterator[bytes]:
+            # One line per chunk, counted, so tests can see the client read while downloading.
+            for line in operation.jsonl:
+                self.bulk_chunks_served += 1
+                yield (line + "\n").encode()
+
+        return httpx.Response(200, headers={"Content-Type": "application/jsonl"}, content=chunks())
+
+
+def _oauth_error(status: int, error: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": error, "error_description": error})
+
+
+def line_total(lines: list[FakeLine]) -> Decimal:
+    """The recurring amount the app should compute for these lines."""
+    return sum((Decimal(line.price) * line.quantity for line in lines), Decimal(0))
