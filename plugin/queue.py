@@ -20,10 +20,14 @@ import contextlib
 import json
 import logging
 import random
+import time
+import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from plugin.batching import Coalescer
 
 log = logging.getLogger(__name__)
 
@@ -86,32 +90,84 @@ class Queue(Protocol):
     async def close(self) -> None: ...
 
 
+# Arq's enqueue (arq.connections.ArqRedis.enqueue_job) as one atomic script: refuse when the
+# job key or its result key exists, else store the job and add it to the queue. Arq's version
+# takes three round trips (WATCH, EXISTS, MULTI/EXEC); this one pipelines with its neighbours.
+_ENQUEUE_SCRIPT = """
+if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
+redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
+# How long an enqueued job may wait to start, past its due time (Arq's default).
+_JOB_EXPIRES_EXTRA_MS = 86_400_000
+
+_Enqueue = tuple[str, tuple[JobArg, ...], str | None, float | None]
+
+
 class ArqQueue:
+    """Arq-compatible enqueueing; concurrent enqueues share one Redis round trip."""
+
     def __init__(self, redis_url: str, *, queue_name: str | None = None) -> None:
         self._redis_url = redis_url
-        self._queue_name = queue_name
+        self._queue_name = queue_name or "arq:queue"
         self._pool: Any = None
+        self._pool_lock = asyncio.Lock()
+        self._batches: Coalescer[_Enqueue, bool] = Coalescer(
+            self._enqueue_batch, max_batch=256, max_in_flight=2
+        )
 
     async def _get_pool(self) -> Any:
-        if self._pool is None:
-            from arq import create_pool
-            from arq.connections import RedisSettings
+        async with self._pool_lock:
+            if self._pool is None:
+                from arq import create_pool
+                from arq.connections import RedisSettings
 
-            self._pool = await create_pool(
-                RedisSettings.from_dsn(self._redis_url),
-                job_serializer=dumps,
-                job_deserializer=loads,
-                default_queue_name=self._queue_name or "arq:queue",
-            )
+                redis_settings = RedisSettings.from_dsn(self._redis_url)
+                # Enqueueing sits on request paths (a webhook must answer within 5 s): fail at
+                # once instead of Arq's five one-second retries; the sweeper re-enqueues what
+                # was missed.
+                redis_settings.conn_retries = 0
+                self._pool = await create_pool(
+                    redis_settings,
+                    job_serializer=dumps,
+                    job_deserializer=loads,
+                    default_queue_name=self._queue_name,
+                )
         return self._pool
 
     async def enqueue(
         self, job: str, *args: JobArg, key: str | None = None, delay_s: float | None = None
     ) -> bool:
         check_args(args)
+        return await self._batches.submit((job, args, key, delay_s))
+
+    async def _enqueue_batch(
+        self, _session: None, items: list[_Enqueue]
+    ) -> list[bool | BaseException]:
+        from arq.constants import job_key_prefix, result_key_prefix
+        from arq.jobs import serialize_job
+
         pool = await self._get_pool()
-        created = await pool.enqueue_job(job, *args, _job_id=key, _defer_by=delay_s)
-        return created is not None
+        pipe = pool.pipeline(transaction=False)
+        for job, args, key, delay_s in items:
+            job_id = key or uuid.uuid4().hex
+            now_ms = int(time.time() * 1000)
+            defer_ms = int((delay_s or 0) * 1000)
+            data = serialize_job(job, args, {}, None, now_ms, serializer=dumps)
+            pipe.eval(
+                _ENQUEUE_SCRIPT,
+                3,
+                job_key_prefix + job_id,
+                result_key_prefix + job_id,
+                self._queue_name,
+                defer_ms + _JOB_EXPIRES_EXTRA_MS,
+                data,
+                now_ms + defer_ms,
+                job_id,
+            )
+        results = await pipe.execute(raise_on_error=False)
+        return [r if isinstance(r, BaseException) else bool(r) for r in results]
 
     async def ping(self) -> bool:
         pool = await self._get_pool()

@@ -27,6 +27,11 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
+        # Extras that hold connections (e.g. the survey rate limiter's Redis) close with us.
+        for extra in self.extras.values():
+            aclose = getattr(extra, "aclose", None)
+            if aclose is not None:
+                await aclose()
         await self.queue.close()
         await self.http.aclose()
         await self.engine.dispose()

@@ -1,5 +1,154 @@
-"""Routes of this package (filled in by its owner)."""
+"""POST /webhooks: verify, store, enqueue after commit, answer. Nothing else (DESIGN.md §2).
 
-from starlette.routing import BaseRoute
+The row is committed by `store_delivery` before the worker is woken, so a worker never sees
+an id it cannot read; if the wake-up fails (Redis down) the sweeper re-enqueues the row.
 
-ROUTES: list[BaseRoute] = []
+Answers (DESIGN.md §6): 200 accepted, duplicate or ignored; 401 bad or missing signature; 400
+malformed headers or body; 503 when the database cannot take the row, so Shopify retries.
+Nothing is stored unless the answer is 200.
+
+Unknown topics get 200 and are logged but not stored: we never subscribed to them, nothing
+would process them, and an inbox row would only sit there as unfinished work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from plugin.inbox import Delivery, is_data_error, store_delivery, wake_worker
+from plugin.runtime import Runtime
+from plugin.shopify.verify import verify_webhook_hmac
+from plugin.topics import is_known
+from webhooks.parsing import MalformedDelivery, parse_body, read_headers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    retry_after: bool = False
+
+
+_ACCEPTED = Answer(200, b'{"status":"accepted"}')
+_DUPLICATE = Answer(200, b'{"status":"duplicate"}')
+_IGNORED = Answer(200, b'{"status":"ignored"}')
+_UNAUTHORIZED = Answer(401, b'{"error":"invalid webhook signature"}')
+_UNAVAILABLE = Answer(503, b'{"error":"database unavailable, retry later"}', retry_after=True)
+
+
+class WebhookEndpoint:
+    """A plain ASGI endpoint: the hot path skips Starlette's Request and Response objects and
+    its per-route exception wrapper (errors still reach the app's middleware)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = await _read_body(receive)
+        if body is None:
+            return  # the client went away; Shopify will deliver again
+        # ASGI header names are lower-case bytes; the first of repeated headers wins.
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+        answer = await receive_webhook(scope["state"]["runtime"], headers, body)
+        response_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(answer.body)).encode()),
+        ]
+        if answer.retry_after:
+            response_headers.append((b"retry-after", b"5"))
+        await send(
+            {"type": "http.response.start", "status": answer.status, "headers": response_headers}
+        )
+        await send({"type": "http.response.body", "body": answer.body})
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def receive_webhook(runtime: Runtime, headers: Mapping[str, str], body: bytes) -> Answer:
+    """Verify, store, wake the worker; `headers` keyed by lower-case name."""
+    signature = headers.get("x-shopify-hmac-sha256")
+    if not verify_webhook_hmac(body, signature, runtime.settings.webhook_secrets):
+        log.warning(
+            "webhook refused: %s signature (topic %.128r, shop %.255r)",
+            "missing" if signature is None else "invalid",
+            headers.get("x-shopify-topic"),
+            headers.get("x-shopify-shop-domain"),
+        )
+        return _UNAUTHORIZED
+    try:
+        parsed = read_headers(headers)
+        if not is_known(parsed.topic):
+            log.info("webhook ignored: unknown topic %r from %s", parsed.topic, parsed.shop_domain)
+            return _IGNORED
+        payload, payload_json = parse_body(body)
+    except MalformedDelivery as exc:
+        log.warning("webhook refused: %s", exc)
+        return _bad_request(str(exc))
+
+    delivery = Delivery(
+        shop_domain=parsed.shop_domain,
+        topic=parsed.topic,
+        webhook_id=parsed.webhook_id,
+        event_id=parsed.event_id,
+        api_version=parsed.api_version,
+        triggered_at=parsed.triggered_at,
+        payload=payload,
+        payload_json=payload_json,
+    )
+    try:
+        inbox_id = await store_delivery(runtime.engine, delivery)
+    except DBAPIError as exc:
+        # Log the driver's message only: SQLAlchemy's own would print the payload (customer data).
+        if is_data_error(exc):
+            # The database refused a value JSON allows (e.g. "\u0000" in a string, for jsonb).
+            log.warning(
+                "webhook refused: payload not storable (topic %s, shop %s): %s",
+                delivery.topic,
+                delivery.shop_domain,
+                exc.orig,
+            )
+            return _bad_request("body holds values the database cannot store")
+        return _database_unavailable(delivery, exc.orig)
+    except (PoolTimeoutError, OSError) as exc:
+        return _database_unavailable(delivery, exc)
+    if inbox_id is None:
+        return _DUPLICATE
+    # After the commit, never before: a worker must never see an id whose row it cannot read.
+    await wake_worker(runtime.queue, inbox_id)
+    return _ACCEPTED
+
+
+def _database_unavailable(delivery: Delivery, error: BaseException | None) -> Answer:
+    log.error(
+        "webhook not stored, database unavailable (topic %s, shop %s): %s: %s",
+        delivery.topic,
+        delivery.shop_domain,
+        type(error).__name__,
+        error,
+    )
+    return _UNAVAILABLE
+
+
+def _bad_request(message: str) -> Answer:
+    return Answer(400, json.dumps({"error": message}).encode())
+
+
+ROUTES: list[BaseRoute] = [Route("/webhooks", WebhookEndpoint(), methods=["POST"])]

@@ -2,6 +2,7 @@
 
 from plugin.models.base import Base
 from plugin.models.inbox import InboxStatus, WebhookInbox
+from plugin.models.initiatives import Initiative
 from plugin.models.privacy import DataExport
 from plugin.models.scores import MetricSnapshot, ShopRecomputeState, SubscriberScore
 from plugin.models.shop import Shop
@@ -40,6 +41,7 @@ __all__ = [
     "DataExport",
     "FulfillmentEvent",
     "InboxStatus",
+    "Initiative",
     "InvitationStatus",
     "MetricSnapshot",
     "NpsInvitation",

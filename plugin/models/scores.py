@@ -39,7 +39,7 @@ class SubscriberScore(Base):
     )
     value_score: Mapped[float | None] = mapped_column(Float)
     churn_risk: Mapped[float | None] = mapped_column(Float)
-    risk_method: Mapped[str | None] = mapped_column(String(16))
+    risk_method: Mapped[str | None] = mapped_column(String(32))
     expected_residual_value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     mrr: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     currency: Mapped[str | None] = mapped_column(String(3))

@@ -18,6 +18,8 @@ class Shop(IdMixin, Base):
     installed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     uninstalled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     scopes: Mapped[str] = mapped_column(Text, default="")
+    # Event time of the scopes held (app/scopes_update may arrive out of order).
+    scopes_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Tokens are Fernet ciphertext (plugin.shopify.tokens); never store or log plaintext.
     access_token_enc: Mapped[str | None] = mapped_column(Text)
     access_token_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

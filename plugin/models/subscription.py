@@ -40,6 +40,8 @@ class Subscriber(IdMixin, Base):
     locale: Mapped[str | None] = mapped_column(String(16))
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     redacted_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Event time of the profile data held, so a late customers/update never overwrites newer data.
+    profile_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class ContractStatus:

@@ -96,7 +96,7 @@ class NpsInvitation(IdMixin, Base):
         BigId, ForeignKey("contracts.id", ondelete="CASCADE")
     )
     order_id: Mapped[int] = mapped_column(BigInteger)
-    trigger: Mapped[str] = mapped_column(String(16))  # delivered | fulfilled_fallback
+    trigger: Mapped[str] = mapped_column(String(32))  # delivered | fulfilled_fallback
     status: Mapped[str] = mapped_column(String(16), default=InvitationStatus.SCHEDULED)
     send_at: Mapped[datetime] = mapped_column(UtcDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -24,6 +24,7 @@ LINES_PAGE_SIZE = 100
 _CONTRACT_FIELDS = """
       id
       status
+      createdAt
       currencyCode
       nextBillingDate
       customer { id }
@@ -74,6 +75,8 @@ class ContractDetails:
     delivery_interval_count: int
     customer_id: int
     origin_order_id: int | None
+    # When the subscriber subscribed: a backfilled contract starts here, not on import day.
+    created_at: datetime | None = None
 
 
 async def fetch_contract_details(client: AdminGraphQL, contract_gid: str) -> ContractDetails | None:
@@ -148,15 +151,21 @@ def parse_contract_node(node: dict[str, Any], lines: Iterable[dict[str, Any]]) -
             delivery_interval_count=int(delivery["intervalCount"]),
             customer_id=customer_id,
             origin_order_id=parse_gid((node.get("originOrder") or {}).get("id"), "Order"),
+            created_at=_utc_moment(node.get("createdAt")),
         )
     except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
         raise ShopifyGraphQLError(f"unexpected subscription contract shape for {gid}") from exc
 
 
 def _utc_date(value: Any) -> date | None:
+    moment = _utc_moment(value)
+    return moment.date() if moment is not None else None
+
+
+def _utc_moment(value: Any) -> datetime | None:
     if not value:
         return None
     moment = datetime.fromisoformat(str(value))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).date()
+    return moment.astimezone(UTC)

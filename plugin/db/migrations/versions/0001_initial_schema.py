@@ -27,6 +27,9 @@ def upgrade() -> None:
         sa.Column("installed_at", plugin.models.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("uninstalled_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True),
         sa.Column("scopes", sa.Text(), nullable=False),
+        sa.Column(
+            "scopes_updated_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True
+        ),
         sa.Column("access_token_enc", sa.Text(), nullable=True),
         sa.Column(
             "access_token_expires_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True
@@ -154,6 +157,39 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "initiatives",
+        sa.Column("shop_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("title", sa.String(length=200), nullable=False),
+        sa.Column("hypothesis", sa.Text(), nullable=False),
+        sa.Column("driver", sa.String(length=32), nullable=False),
+        sa.Column("target_metric", sa.String(length=64), nullable=False),
+        sa.Column("expected_direction", sa.String(length=8), nullable=False),
+        sa.Column("expected_change", sa.Float(), nullable=False),
+        sa.Column("owner", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("starts_on", sa.Date(), nullable=True),
+        sa.Column("ends_on", sa.Date(), nullable=True),
+        sa.Column("window_days", sa.Integer(), nullable=False),
+        sa.Column("created_at", plugin.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", plugin.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["shop_id"],
+            ["shops.id"],
+            name=op.f("fk_initiatives_shop_id_shops"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_initiatives")),
+    )
+    with op.batch_alter_table("initiatives", schema=None) as batch_op:
+        batch_op.create_index("ix_initiatives_shop_status", ["shop_id", "status"], unique=False)
+
+    op.create_table(
         "metric_snapshots",
         sa.Column("shop_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("period", sa.String(length=8), nullable=False),
@@ -208,6 +244,9 @@ def upgrade() -> None:
         sa.Column("locale", sa.String(length=16), nullable=True),
         sa.Column("first_seen_at", plugin.models.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("redacted_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "profile_updated_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True
+        ),
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
@@ -329,7 +368,7 @@ def upgrade() -> None:
         ),
         sa.Column("value_score", sa.Float(), nullable=True),
         sa.Column("churn_risk", sa.Float(), nullable=True),
-        sa.Column("risk_method", sa.String(length=16), nullable=True),
+        sa.Column("risk_method", sa.String(length=32), nullable=True),
         sa.Column("expected_residual_value", sa.Numeric(precision=14, scale=2), nullable=True),
         sa.Column("mrr", sa.Numeric(precision=14, scale=2), nullable=True),
         sa.Column("currency", sa.String(length=3), nullable=True),
@@ -592,7 +631,7 @@ def upgrade() -> None:
             "contract_pk", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
         ),
         sa.Column("order_id", sa.BigInteger(), nullable=False),
-        sa.Column("trigger", sa.String(length=16), nullable=False),
+        sa.Column("trigger", sa.String(length=32), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("send_at", plugin.models.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("sent_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True),
@@ -793,6 +832,10 @@ def downgrade() -> None:
     op.drop_table("subscribers")
     op.drop_table("shop_recompute_state")
     op.drop_table("metric_snapshots")
+    with op.batch_alter_table("initiatives", schema=None) as batch_op:
+        batch_op.drop_index("ix_initiatives_shop_status")
+
+    op.drop_table("initiatives")
     with op.batch_alter_table("fulfillment_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_fulfillment_events_order_id"))
 

@@ -1,0 +1,68 @@
+"""Contract details webhooks do not carry (recurring amount, plan, next billing date), fetched
+from the Admin GraphQL API while processing the contract's event.
+
+Without a usable token (not opened yet, uninstalled, revoked) the details are left for
+`valuehealth backfill` and the event is processed anyway. Throttling and Shopify outages raise
+TransientError from the client: the whole event is retried, so nothing is half-applied.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from plugin.domain.context import EventContext
+from plugin.models import Contract
+from plugin.models.base import utcnow
+from plugin.shopify.contracts import ContractDetails, fetch_contract_details
+from plugin.shopify.errors import ShopifyAuthError, ShopifyError
+from plugin.shopify.graphql import admin_client_for
+from plugin.shopify.tokens import TokenCipherError
+
+log = logging.getLogger(__name__)
+
+UPDATE_TOPIC = "subscription_contracts/update"
+
+
+def details_due(contract: Contract, topic: str, occurred_at: datetime) -> bool:
+    """Missing details are fetched once; an `update` newer than our copy means an edit
+    (price, plan, next date) that our copy predates."""
+    fetched = contract.details_fetched_at
+    if fetched is None:
+        return True
+    return topic == UPDATE_TOPIC and occurred_at > fetched
+
+
+async def refresh_details(ctx: EventContext, contract: Contract, contract_gid: str) -> bool:
+    """Fetch and store the contract's details if due; True when they were stored."""
+    if ctx.shop.uninstalled_at is not None or not details_due(contract, ctx.topic, ctx.occurred_at):
+        return False
+    try:
+        client = await admin_client_for(ctx.runtime, ctx.session, ctx.shop)
+        if client is None:
+            return False
+        details = await fetch_contract_details(client, contract_gid)
+    except ShopifyAuthError:
+        log.warning("shop %s: token refused; contract details left for backfill", ctx.shop_id)
+        return False
+    except (ShopifyError, TokenCipherError) as exc:
+        # A permanent answer (the contract is gone, a token we cannot read) must not hold up
+        # the contract's status history: the details wait for the backfill.
+        log.error("shop %s: contract details not fetched: %s", ctx.shop_id, exc)
+        return False
+    if details is None:
+        return False
+    store_details(contract, details, utcnow())
+    return True
+
+
+def store_details(contract: Contract, details: ContractDetails, fetched_at: datetime) -> None:
+    """Keep the details Shopify reported at `fetched_at` (worker fetch, backfill or demo).
+
+    fetched_at is when Shopify's copy was read, not an event time: an `update` fired after it
+    means an edit our copy predates.
+    """
+    contract.recurring_amount = details.recurring_amount
+    contract.plan_name = details.plan_name[:255] if details.plan_name else None
+    contract.next_billing_date = details.next_billing_date
+    contract.details_fetched_at = fetched_at

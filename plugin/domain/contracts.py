@@ -1,0 +1,363 @@
+"""Subscription contracts and their status history, safe against late and duplicate deliveries.
+
+Every contract event adds a row to the status history (one per distinct status and event time).
+The contract's current state is always recomputed from that history: the entry with the latest
+(event time, revision id) wins, so a late or repeated `update` can never overwrite a newer state
+and any arrival order of the same events ends in the same contract.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plugin.domain.context import EventContext
+from plugin.domain.contract_details import refresh_details, store_details
+from plugin.domain.errors import MalformedPayload
+from plugin.domain.orders import find_order, link_known_order, link_order
+from plugin.domain.payloads import first_id, positive_int, require_id, section, text
+from plugin.domain.rows import insert_if_absent, locked_one
+from plugin.domain.subscribers import subscriber_for
+from plugin.models import (
+    Contract,
+    ContractChange,
+    ContractStatus,
+    ContractStatusEvent,
+    InboxStatus,
+    Shop,
+)
+from plugin.shopify.contracts import ContractDetails
+from plugin.shopify.gid import parse_gid
+from plugin.surveys import hooks
+
+log = logging.getLogger(__name__)
+
+PREFIX = "subscription_contracts/"
+# The status a topic means; None: the payload's `status` says (create, update).
+TOPIC_STATUS: dict[str, str | None] = {
+    f"{PREFIX}create": None,
+    f"{PREFIX}update": None,
+    f"{PREFIX}activate": ContractStatus.ACTIVE,
+    f"{PREFIX}pause": ContractStatus.PAUSED,
+    f"{PREFIX}cancel": ContractStatus.CANCELLED,
+    f"{PREFIX}expire": ContractStatus.EXPIRED,
+    f"{PREFIX}fail": ContractStatus.FAILED,
+}
+# Changes a subscriber or merchant made that these topics reveal (source unknown: Shopify does
+# not say who paused). `activate` fires on resuming; a new contract fires `create`.
+TOPIC_CHANGE = {f"{PREFIX}pause": "pause", f"{PREFIX}activate": "resume"}
+STATUSES = frozenset(
+    {
+        ContractStatus.ACTIVE,
+        ContractStatus.PAUSED,
+        ContractStatus.CANCELLED,
+        ContractStatus.EXPIRED,
+        ContractStatus.FAILED,
+        ContractStatus.STALE,
+    }
+)
+# Tie-break for two statuses with the same event time and revision, so the outcome never
+# depends on arrival order: an ending beats a pause, which beats being active.
+_TIE_RANK = {
+    ContractStatus.ACTIVE: 0,
+    ContractStatus.STALE: 1,
+    ContractStatus.PAUSED: 2,
+    ContractStatus.FAILED: 3,
+    ContractStatus.EXPIRED: 4,
+    ContractStatus.CANCELLED: 5,
+}
+INTERVALS = frozenset({"day", "week", "month", "year"})
+
+
+@dataclass(frozen=True)
+class ContractFacts:
+    """What a contract webhook says (DESIGN.md §4 "Contract webhook fields")."""
+
+    contract_id: int
+    gid: str
+    customer_id: int
+    status: str
+    revision_id: int | None
+    currency: str | None
+    billing_interval: str | None
+    billing_interval_count: int | None
+    min_cycles: int | None
+    max_cycles: int | None
+    delivery_interval: str | None
+    delivery_interval_count: int | None
+    origin_order_id: int | None
+    has_billing_policy: bool
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.revision_id or 0, _TIE_RANK[self.status])
+
+
+def parse_contract(payload: dict[str, Any], topic: str) -> ContractFacts:
+    contract_id = require_id(payload, "id", "admin_graphql_api_id")
+    customer_id = require_id(payload, "customer_id", "admin_graphql_api_customer_id")
+    status = TOPIC_STATUS[topic] or str(payload.get("status") or "").lower()
+    if status not in STATUSES:
+        raise MalformedPayload(f"unknown contract status {payload.get('status')!r}")
+    billing = section(payload, "billing_policy")
+    delivery = section(payload, "delivery_policy")
+    gid = payload.get("admin_graphql_api_id")
+    currency = text(payload.get("currency_code"), 3)
+    return ContractFacts(
+        contract_id=contract_id,
+        gid=gid if isinstance(gid, str) else f"gid://shopify/SubscriptionContract/{contract_id}",
+        customer_id=customer_id,
+        status=status,
+        revision_id=positive_int(payload.get("revision_id"), "revision_id"),
+        currency=currency.upper() if currency else None,
+        billing_interval=_interval(billing.get("interval"), "billing_policy.interval"),
+        billing_interval_count=_count(billing.get("interval_count"), "billing_policy"),
+        min_cycles=positive_int(billing.get("min_cycles"), "billing_policy.min_cycles"),
+        max_cycles=positive_int(billing.get("max_cycles"), "billing_policy.max_cycles"),
+        delivery_interval=_interval(delivery.get("interval"), "delivery_policy.interval"),
+        delivery_interval_count=_count(delivery.get("interval_count"), "delivery_policy"),
+        origin_order_id=first_id(payload, "origin_order_id", "admin_graphql_api_origin_order_id"),
+        has_billing_policy=bool(billing),
+    )
+
+
+def _interval(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    interval = str(value).lower()
+    if interval not in INTERVALS:
+        raise MalformedPayload(f"{field} must be one of {sorted(INTERVALS)}, got {value!r}")
+    return interval
+
+
+def _count(value: Any, policy: str) -> int | None:
+    count = positive_int(value, f"{policy}.interval_count")
+    if count == 0:
+        raise MalformedPayload(f"{policy}.interval_count must be at least 1")
+    return count
+
+
+async def find_contract(session: AsyncSession, shop_id: int, contract_id: int) -> Contract | None:
+    result = await session.execute(
+        select(Contract).where(Contract.shop_id == shop_id, Contract.contract_id == contract_id)
+    )
+    return result.scalar_one_or_none()
+
+
+def _order_key(event: ContractStatusEvent) -> tuple[datetime, int, int]:
+    return (event.occurred_at, event.revision_id or 0, _TIE_RANK[event.status])
+
+
+@dataclass(frozen=True)
+class Settled:
+    """The contract's state as its history says."""
+
+    status: str
+    status_at: datetime
+    revision_id: int | None
+    started_at: datetime
+    ended_at: datetime | None
+    end_status: str | None  # how it ended (the first ending of the trailing run)
+    key: tuple[datetime, int, int]
+
+
+def settle(history: list[ContractStatusEvent]) -> Settled:
+    """Current status = the latest entry; the contract ended with the first ending after its
+    last non-ended entry (cancel then expire: it ended when cancelled)."""
+    ordered = sorted(history, key=_order_key)
+    ending: ContractStatusEvent | None = None
+    for event in ordered:
+        if event.status not in ContractStatus.ENDED:
+            ending = None
+        elif ending is None:
+            ending = event
+    latest = ordered[-1]
+    return Settled(
+        status=latest.status,
+        status_at=latest.occurred_at,
+        revision_id=latest.revision_id,
+        started_at=min(event.occurred_at for event in ordered),
+        ended_at=ending.occurred_at if ending else None,
+        end_status=ending.status if ending else None,
+        key=_order_key(latest),
+    )
+
+
+async def _history(session: AsyncSession, contract: Contract) -> list[ContractStatusEvent]:
+    result = await session.execute(
+        select(ContractStatusEvent).where(
+            ContractStatusEvent.shop_id == contract.shop_id,
+            ContractStatusEvent.contract_pk == contract.id,
+        )
+    )
+    return list(result.scalars())
+
+
+def _apply_terms(contract: Contract, facts: ContractFacts) -> None:
+    """Policy and currency as of the newest event (older events never overwrite them)."""
+    if facts.currency:
+        contract.currency = facts.currency
+    if facts.billing_interval:
+        contract.billing_interval = facts.billing_interval
+    if facts.billing_interval_count:
+        contract.billing_interval_count = facts.billing_interval_count
+    if facts.delivery_interval:
+        contract.delivery_interval = facts.delivery_interval
+    if facts.delivery_interval_count:
+        contract.delivery_interval_count = facts.delivery_interval_count
+    if facts.has_billing_policy:
+        contract.min_cycles = facts.min_cycles
+        contract.max_cycles = facts.max_cycles
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A contract after one statement about its status was added to its history."""
+
+    contract: Contract
+    state: Settled
+    newly_ended: bool  # the contract ended, or ended at another time, with this statement
+
+
+async def record_contract_facts(
+    session: AsyncSession, shop: Shop, facts: ContractFacts, at: datetime, topic: str
+) -> Recorded:
+    """Add what a webhook (or a backfill snapshot) says the contract was at `at` to its history
+    and settle its state; creates the subscriber and the contract when new."""
+    subscriber = await subscriber_for(session, shop.id, facts.customer_id, at)
+    created = await insert_if_absent(
+        session,
+        Contract,
+        {
+            "shop_id": shop.id,
+            "contract_id": facts.contract_id,
+            "subscriber_id": subscriber.id,
+            "status": facts.status,
+            "status_at": at,
+            "revision_id": facts.revision_id,
+            "started_at": at,
+        },
+        ("shop_id", "contract_id"),
+    )
+    contract = await locked_one(
+        session,
+        select(Contract).where(
+            Contract.shop_id == shop.id, Contract.contract_id == facts.contract_id
+        ),
+    )
+    before_status = None if created else contract.status
+    before_ended_at = None if created else contract.ended_at
+
+    await insert_if_absent(
+        session,
+        ContractStatusEvent,
+        {
+            "shop_id": shop.id,
+            "contract_pk": contract.id,
+            "status": facts.status,
+            "occurred_at": at,
+            "revision_id": facts.revision_id,
+            "topic": topic,
+        },
+        ("contract_pk", "status", "occurred_at"),
+    )
+    state = settle(await _history(session, contract))
+    if created:
+        contract.currency = facts.currency or shop.currency
+    if created or (at, *facts.key) >= state.key:
+        _apply_terms(contract, facts)
+    contract.status = state.status
+    contract.status_at = state.status_at
+    contract.revision_id = state.revision_id
+    contract.started_at = state.started_at
+    contract.ended_at = state.ended_at
+
+    change = TOPIC_CHANGE.get(topic)
+    if change is not None:
+        await insert_if_absent(
+            session,
+            ContractChange,
+            {"shop_id": shop.id, "contract_pk": contract.id, "kind": change, "occurred_at": at},
+            ("contract_pk", "kind", "occurred_at"),
+        )
+    if contract.origin_order_id is None and facts.origin_order_id is not None:
+        contract.origin_order_id = facts.origin_order_id
+    await session.flush()
+    ended = contract.ended_at
+    newly_ended = before_status not in ContractStatus.ENDED or before_ended_at != ended
+    return Recorded(contract, state, ended is not None and newly_ended)
+
+
+async def _notify_end(session: AsyncSession, shop: Shop, recorded: Recorded) -> None:
+    contract, end_status = recorded.contract, recorded.state.end_status
+    if recorded.newly_ended and contract.ended_at is not None and end_status is not None:
+        await session.flush()
+        await hooks.on_contract_ended(session, shop, contract, end_status, contract.ended_at)
+
+
+async def handle_contract_event(ctx: EventContext) -> str:
+    facts = parse_contract(ctx.payload, ctx.topic)
+    recorded = await record_contract_facts(ctx.session, ctx.shop, facts, ctx.occurred_at, ctx.topic)
+    contract = recorded.contract
+    if contract.origin_order_id is not None:
+        await link_known_order(ctx, contract.origin_order_id, contract)
+    await refresh_details(ctx, contract, facts.gid)
+    await _notify_end(ctx.session, ctx.shop, recorded)
+    return InboxStatus.HANDLED
+
+
+# Status history entries that came from a backfill snapshot rather than a webhook.
+BACKFILL_TOPIC = "backfill"
+
+
+async def import_contract(
+    session: AsyncSession, shop: Shop, details: ContractDetails, *, observed_at: datetime
+) -> bool:
+    """Bring in a contract as Shopify's Admin API showed it at `observed_at` (`valuehealth
+    backfill`); True when it was new to us.
+
+    The snapshot is one more statement in the contract's history, through the same code as a
+    webhook: active since Shopify's `createdAt`, and in its current status as of `observed_at`
+    (when it ended before that is unknown, so it is dated when we learnt of it). Events that
+    fired later still win. Orders already known are linked, without survey invitations: those
+    deliveries are history, not news.
+    """
+    contract_id = parse_gid(details.contract_gid, "SubscriptionContract")
+    if contract_id is None or details.status not in STATUSES:
+        raise MalformedPayload(
+            f"contract snapshot {details.contract_gid!r} has no id or an unknown status"
+        )
+    known = await find_contract(session, shop.id, contract_id) is not None
+    facts = ContractFacts(
+        contract_id=contract_id,
+        gid=details.contract_gid,
+        customer_id=details.customer_id,
+        status=details.status,
+        revision_id=None,
+        currency=details.currency,
+        billing_interval=details.billing_interval,
+        billing_interval_count=details.billing_interval_count,
+        min_cycles=None,
+        max_cycles=None,
+        delivery_interval=details.delivery_interval,
+        delivery_interval_count=details.delivery_interval_count,
+        origin_order_id=details.origin_order_id,
+        has_billing_policy=False,  # the snapshot does not carry min/max cycles
+    )
+    if details.created_at is not None and details.created_at < observed_at:
+        started = replace(facts, status=ContractStatus.ACTIVE)
+        await record_contract_facts(session, shop, started, details.created_at, BACKFILL_TOPIC)
+    recorded = await record_contract_facts(session, shop, facts, observed_at, BACKFILL_TOPIC)
+    contract = recorded.contract
+    if contract.origin_order_id is not None:
+        order = await find_order(session, shop.id, contract.origin_order_id)
+        if order is not None:
+            await link_order(session, order, contract)
+    store_details(contract, details, observed_at)
+    await _notify_end(session, shop, recorded)
+    return not known

@@ -1,0 +1,88 @@
+"""Subscribers: one per (shop, customer) with a subscription, and their profile data.
+
+We keep personal data only for customers who subscribe: a profile is written for a known
+subscriber, never used to create one (data minimisation), and never after a redaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plugin.domain.context import EventContext
+from plugin.domain.payloads import require_id, text
+from plugin.domain.rows import insert_if_absent, locked, locked_one
+from plugin.models import InboxStatus, Subscriber
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Profile fields a payload carries; a field absent from the payload is left unchanged."""
+
+    fields: dict[str, str | None]
+
+    @classmethod
+    def from_customer(cls, customer: dict[str, Any], locale: Any = None) -> Profile:
+        fields: dict[str, str | None] = {}
+        for key, size in (("email", 320), ("first_name", 255), ("last_name", 255)):
+            if key in customer:
+                fields[key] = text(customer[key], size)
+        if "locale" in customer:
+            fields["locale"] = text(customer["locale"], 16)
+        elif locale is not None:
+            fields["locale"] = text(locale, 16)
+        return cls(fields)
+
+
+async def subscriber_for(
+    session: AsyncSession, shop_id: int, customer_id: int, seen_at: datetime
+) -> Subscriber:
+    """The shop's subscriber for this customer, created if new, locked for this transaction."""
+    await insert_if_absent(
+        session,
+        Subscriber,
+        {"shop_id": shop_id, "customer_id": customer_id, "first_seen_at": seen_at},
+        ("shop_id", "customer_id"),
+    )
+    subscriber = await locked_one(session, _by_customer(shop_id, customer_id))
+    if seen_at < subscriber.first_seen_at:
+        subscriber.first_seen_at = seen_at
+    return subscriber
+
+
+async def find_subscriber(
+    session: AsyncSession, shop_id: int, customer_id: int
+) -> Subscriber | None:
+    return await locked(session, _by_customer(shop_id, customer_id))
+
+
+def _by_customer(shop_id: int, customer_id: int) -> Select[Subscriber]:
+    return select(Subscriber).where(
+        Subscriber.shop_id == shop_id, Subscriber.customer_id == customer_id
+    )
+
+
+def apply_profile(subscriber: Subscriber, profile: Profile, at: datetime) -> bool:
+    """Write the profile if it is newer than what we hold; True when anything was written."""
+    if subscriber.redacted_at is not None or not profile.fields:
+        return False
+    if subscriber.profile_updated_at is not None and at < subscriber.profile_updated_at:
+        return False
+    for key, value in profile.fields.items():
+        setattr(subscriber, key, value)
+    subscriber.profile_updated_at = at
+    return True
+
+
+async def handle_customer_update(ctx: EventContext) -> str:
+    """customers/update: refresh a subscriber's email, name and locale."""
+    customer_id = require_id(ctx.payload, "id", "admin_graphql_api_id")
+    subscriber = await find_subscriber(ctx.session, ctx.shop_id, customer_id)
+    if subscriber is None:
+        return InboxStatus.IGNORED  # not a subscriber: we keep nothing about them
+    apply_profile(subscriber, Profile.from_customer(ctx.payload), ctx.occurred_at)
+    return InboxStatus.HANDLED

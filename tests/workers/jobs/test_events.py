@@ -1,0 +1,314 @@
+"""The process_event job: exactly once in effect, atomic with its "handled" mark, and the retry
+and give-up rules for failures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from plugin.app import build_app_runtime
+from plugin.db.transaction import transaction
+from plugin.domain.context import EventContext
+from plugin.domain.dispatch import HANDLERS
+from plugin.inbox import enqueue_processing, record_delivery
+from plugin.models import Contract, ContractStatusEvent, InboxStatus, Shop, Subscriber
+from plugin.queue import InProcessQueue, TransientError
+from plugin.runtime import Runtime
+from plugin.scoring.requests import RECOMPUTE_SHOP, recompute_key
+from plugin.topics import PROCESS_EVENT
+from tests.conftest import make_settings
+from tests.support.payloads import (
+    T0,
+    Event,
+    contract,
+    customer,
+    inbox_row,
+    next_id,
+    process,
+    store,
+)
+from workers.jobs.events import MAX_ATTEMPTS, describe, is_transient, process_event
+from workers.registry import JOB_SPECS, JOBS
+
+CREATE = "subscription_contracts/create"
+
+
+@pytest.fixture
+async def rt(db_url: str) -> AsyncIterator[Runtime]:
+    runtime = await build_app_runtime(make_settings(db_url))
+    try:
+        yield runtime
+    finally:
+        async with runtime.engine.begin() as conn:
+            await conn.execute(delete(Shop))  # every row hangs off a shop (cascade)
+        await runtime.close()
+
+
+async def count(rt: Runtime, model: type[Any]) -> int:
+    async with rt.sessionmaker() as session:
+        return (await session.execute(select(func.count()).select_from(model))).scalar_one()
+
+
+def test_registered_under_the_topic_job_name_with_retries() -> None:
+    assert JOBS[PROCESS_EVENT] is process_event
+    spec = JOB_SPECS[PROCESS_EVENT]
+    assert spec.retry.max_tries > 1
+    assert spec.retry.delay(spec.retry.max_tries) <= spec.retry.max_delay
+
+
+async def test_processing_twice_has_no_second_effect(rt: Runtime) -> None:
+    inbox_id = await store(rt, Event(CREATE, contract(next_id())))
+    await process(rt, inbox_id)
+    first = await inbox_row(rt, inbox_id)
+    await process(rt, inbox_id)  # a redelivered job, or the sweeper racing the queue
+    second = await inbox_row(rt, inbox_id)
+    assert first is not None and second is not None
+    assert (second.status, second.attempts, second.handled_at) == (
+        InboxStatus.HANDLED,
+        1,
+        first.handled_at,
+    )
+    assert await count(rt, ContractStatusEvent) == 1
+
+
+async def test_effect_and_handled_mark_commit_together(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = HANDLERS[CREATE]
+
+    async def fails_after_writing(ctx: EventContext) -> str:
+        await real(ctx)
+        await ctx.session.flush()  # the effect reached the database...
+        raise RuntimeError("boom after writing")  # ...and then the job broke
+
+    monkeypatch.setitem(HANDLERS, CREATE, fails_after_writing)
+    inbox_id = await store(rt, Event(CREATE, contract(next_id())))
+    with pytest.raises(RuntimeError, match="boom"):
+        await process(rt, inbox_id)
+    assert (await count(rt, Contract), await count(rt, Subscriber)) == (0, 0)
+    row = await inbox_row(rt, inbox_id)
+    assert row is not None
+    assert (row.status, row.attempts, row.handled_at) == (InboxStatus.PENDING, 1, None)
+    assert row.last_error == "RuntimeError: boom after writing"
+
+    monkeypatch.setitem(HANDLERS, CREATE, real)
+    await process(rt, inbox_id)  # the sweeper's retry
+    row = await inbox_row(rt, inbox_id)
+    assert row is not None
+    assert (row.status, row.attempts, row.last_error) == (InboxStatus.HANDLED, 2, None)
+    assert await count(rt, Contract) == 1
+
+
+async def test_a_worker_killed_mid_job_leaves_the_event_to_redo_once(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = HANDLERS[CREATE]
+    written = asyncio.Event()
+
+    async def hangs_after_writing(ctx: EventContext) -> str:
+        await real(ctx)
+        await ctx.session.flush()
+        written.set()
+        await asyncio.Event().wait()  # the worker dies here
+        raise AssertionError("unreachable")
+
+    monkeypatch.setitem(HANDLERS, CREATE, hangs_after_writing)
+    inbox_id = await store(rt, Event(CREATE, contract(next_id())))
+    job = asyncio.create_task(process(rt, inbox_id))
+    await written.wait()
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    assert await count(rt, Contract) == 0
+    row = await inbox_row(rt, inbox_id)
+    assert row is not None and row.status == InboxStatus.PENDING
+
+    monkeypatch.setitem(HANDLERS, CREATE, real)
+    await process(rt, inbox_id)
+    await process(rt, inbox_id)
+    assert (await count(rt, Contract), await count(rt, ContractStatusEvent)) == (1, 1)
+
+
+async def test_a_persistent_bug_is_set_aside_after_max_attempts(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(ctx: EventContext) -> str:
+        raise KeyError("missing")
+
+    monkeypatch.setitem(HANDLERS, CREATE, broken)
+    inbox_id = await store(rt, Event(CREATE, contract(next_id())))
+    for _ in range(MAX_ATTEMPTS):
+        with pytest.raises(KeyError):
+            await process(rt, inbox_id)
+    row = await inbox_row(rt, inbox_id)
+    assert row is not None
+    assert (row.status, row.attempts) == (InboxStatus.FAILED, MAX_ATTEMPTS)
+    await process(rt, inbox_id)  # a failed row is left for a human: no error, no change
+    row = await inbox_row(rt, inbox_id)
+    assert row is not None and row.attempts == MAX_ATTEMPTS
+
+
+async def test_transient_failures_stay_pending_and_ask_for_a_retry(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def database_blip(ctx: EventContext) -> str:
+        raise OperationalError("SELECT 1", {}, ConnectionResetError("server closed"))
+
+    monkeypatch.setitem(HANDLERS, CREATE, database_blip)
+    inbox_id = await store(rt, Event(CREATE, contract(next_id())))
+    for _ in range(MAX_ATTEMPTS + 1):
+        with pytest.raises(TransientError):
+            await process(rt, inbox_id)
+    row = await inbox_row(rt, inbox_id)
+    assert row is not None
+    assert (row.status, row.attempts) == (InboxStatus.PENDING, MAX_ATTEMPTS + 1)
+    assert row.last_error == "ConnectionResetError: server closed"
+
+
+async def test_payload_that_is_not_an_object_fails_at_once(rt: Runtime) -> None:
+    inbox_id = await store(rt, Event(CREATE, [1, 2, 3]))  # type: ignore[arg-type]
+    await process(rt, inbox_id)  # no exception: nothing a retry could fix
+    row = await inbox_row(rt, inbox_id)
+    assert row is not None
+    assert (row.status, row.attempts) == (InboxStatus.FAILED, 1)
+    assert "JSON object" in (row.last_error or "")
+
+
+async def test_unknown_topic_is_ignored(rt: Runtime) -> None:
+    inbox_id = await store(rt, Event("products/create", {"id": 1}))
+    await process(rt, inbox_id)
+    row = await inbox_row(rt, inbox_id)
+    assert row is not None
+    assert (row.status, row.attempts) == (InboxStatus.IGNORED, 1)
+    assert row.handled_at is not None
+
+
+async def test_a_missing_row_is_nothing_to_do(rt: Runtime) -> None:
+    await process(rt, 987_654_321)
+
+
+async def test_runs_through_the_in_process_queue(rt: Runtime) -> None:
+    assert isinstance(rt.queue, InProcessQueue)
+    async with transaction(rt.sessionmaker, rt.queue) as tx:
+        inbox_id = await record_delivery(tx.session, Event(CREATE, contract(next_id())).delivery())
+        assert inbox_id is not None
+        enqueue_processing(tx, inbox_id)
+    await rt.queue.drain()
+    row = await inbox_row(rt, inbox_id)
+    assert row is not None and row.status == InboxStatus.HANDLED
+    assert rt.queue.failures == []
+
+
+async def test_concurrent_jobs_on_postgres_apply_each_event_once(pg_url: str) -> None:
+    runtime = await build_app_runtime(make_settings(pg_url))
+    try:
+        cid = next_id()
+        events = [
+            Event(CREATE, contract(cid, revision_id=1), at=T0),
+            Event(
+                "subscription_contracts/pause",
+                contract(cid, status="paused", revision_id=2),
+                at=T0.replace(hour=10),
+            ),
+        ]
+        ids = [await store(runtime, event) for event in events]
+        # Each row twice, all at once: two workers on the same rows and on one new contract.
+        results = await asyncio.gather(
+            *(process(runtime, inbox_id) for inbox_id in ids * 2), return_exceptions=True
+        )
+        for inbox_id in ids:  # a lost race on a new key is transient: the retry completes it
+            await process(runtime, inbox_id)
+        assert all(r is None or isinstance(r, TransientError) for r in results), results
+        assert await count(runtime, Contract) == 1
+        assert await count(runtime, ContractStatusEvent) == 2
+        for inbox_id in ids:
+            row = await inbox_row(runtime, inbox_id)
+            assert row is not None and row.status == InboxStatus.HANDLED
+        async with runtime.sessionmaker() as session:
+            status = (
+                await session.execute(select(Contract.status).where(Contract.contract_id == cid))
+            ).scalar_one()
+        assert status == "paused"
+    finally:
+        async with runtime.engine.begin() as conn:
+            await conn.execute(delete(Shop))
+        await runtime.close()
+
+
+class _PgError(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__("could not serialize access")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (TransientError("Shopify throttled"), True),
+        (OperationalError("SELECT 1", {}, ConnectionRefusedError()), True),
+        (IntegrityError("INSERT", {}, Exception("duplicate key")), True),
+        (DBAPIError("UPDATE", {}, _PgError("40P01")), True),
+        (DBAPIError("UPDATE", {}, _PgError("22001")), False),
+        (TimeoutError(), True),
+        (ValueError("bug"), False),
+    ],
+)
+def test_transient_classification(error: BaseException, transient: bool) -> None:
+    assert is_transient(error) is transient
+
+
+def test_errors_are_described_without_sql_parameters() -> None:
+    error = IntegrityError(
+        "INSERT INTO subscribers (email) VALUES ($1)",
+        ("ada@example.com",),
+        Exception("duplicate key value\nDETAIL: Key (email)=(ada@example.com)"),
+    )
+    assert describe(error) == "Exception: duplicate key value"
+
+
+class RecordingQueue:
+    """A queue that only records what it is asked to run."""
+
+    def __init__(self) -> None:
+        self.jobs: list[tuple[str, tuple[int | str, ...], str | None]] = []
+
+    async def enqueue(
+        self, job: str, *args: int | str, key: str | None = None, delay_s: float | None = None
+    ) -> bool:
+        self.jobs.append((job, args, key))
+        return True
+
+    async def ping(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_handled_event_asks_for_a_debounced_recompute_after_commit(db_url: str) -> None:
+    queue = RecordingQueue()
+    runtime = await build_app_runtime(make_settings(db_url), queue=queue)
+    try:
+        customer_id = next_id()
+        await process(
+            runtime, await store(runtime, Event(CREATE, contract(next_id(), customer_id)))
+        )
+        async with runtime.sessionmaker() as session:
+            shop_id = (await session.execute(select(Shop.id))).scalar_one()
+        [(job, args, key)] = queue.jobs
+        assert (job, args[0]) == (RECOMPUTE_SHOP, shop_id)
+        assert key == recompute_key(shop_id, int(args[1]))
+        # A profile change moves no metric: no recompute for it.
+        await process(
+            runtime, await store(runtime, Event("customers/update", customer(customer_id)))
+        )
+        assert len(queue.jobs) == 1
+    finally:
+        async with runtime.engine.begin() as conn:
+            await conn.execute(delete(Shop))
+        await runtime.close()

@@ -1,0 +1,1 @@
+"""Job functions, one module per area; registered by name in workers/registry.py."""

@@ -1,0 +1,184 @@
+"""The Arq worker behind `valuehealth worker [--burst]`.
+
+- Jobs come from `workers.registry.JOBS`, serialised as JSON (plugin.queue.dumps/loads), ids only.
+- A job that raises `TransientError` is retried after `spec.retry.delay(try, retry_after)` until
+  `spec.retry.max_tries`; then the worker logs and gives up, leaving the inbox row pending for
+  the sweeper (or a human). Any other exception fails the job for good, as Arq does.
+- Results are not kept: effects live in the database, and a kept result would stop the sweeper
+  from re-enqueueing the same job key for an hour.
+- Liveness: every `HEALTH_CHECK_INTERVAL_S` the worker writes a summary to the Redis key
+  `<queue name>:health-check` (default `arq:queue:health-check`) with a time to live of the
+  interval plus one second. A probe that finds the key missing (`redis-cli GET
+  arq:queue:health-check`, or `python -m workers --check`) knows the worker is stuck or gone.
+- Start-up builds the Runtime into ctx["runtime"] and refuses to run against a database that
+  is not at the migration head.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from arq import Retry, cron
+from arq.connections import RedisSettings, create_pool
+from arq.cron import CronJob
+from arq.worker import Function, Worker, func
+
+from plugin.db.migrate import require_head
+from plugin.logging_setup import configure_logging
+from plugin.queue import JobHandler, JobSpec, TransientError, dumps, loads
+from plugin.runtime import Runtime, build_runtime
+from plugin.settings import Settings, SettingsError
+from workers.cron import CRON_SPECS, PRUNE_INBOX, SWEEP_INBOX, prune_inbox, sweep_inbox
+from workers.registry import JOB_SPECS, JOBS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUEUE_NAME = "arq:queue"
+HEALTH_CHECK_SUFFIX = ":health-check"
+HEALTH_CHECK_INTERVAL_S = 30
+# Jobs run concurrently per worker process; below the engine's pool (10 + 10 overflow) so a
+# job never waits for a connection.
+MAX_JOBS = 10
+
+
+def arq_function(name: str, handler: JobHandler, spec: JobSpec) -> Function:
+    """`handler` as an Arq function: TransientError becomes a delayed Retry, up to max_tries."""
+
+    async def run(ctx: dict[str, Any], *args: Any) -> None:
+        try:
+            await handler(ctx, *args)
+        except TransientError as exc:
+            job_try = int(ctx.get("job_try") or 1)
+            if job_try >= spec.retry.max_tries:
+                log.error("job %s%r gave up after %d tries: %s", name, args, job_try, exc)
+                raise
+            delay = spec.retry.delay(job_try, exc.retry_after)
+            log.warning(
+                "job %s%r try %d failed transiently (%s); retry in %.1fs",
+                name,
+                args,
+                job_try,
+                exc,
+                delay,
+            )
+            raise Retry(defer=delay) from exc
+
+    run.__qualname__ = run.__name__ = name
+    return func(
+        run, name=name, timeout=spec.timeout_s, max_tries=spec.retry.max_tries, keep_result=0
+    )
+
+
+def cron_schedule() -> list[CronJob]:
+    """The sweeper every minute, the pruner once a day (03:17 worker time, off the hour)."""
+    return [
+        cron(
+            sweep_inbox,
+            name=f"cron:{SWEEP_INBOX}",
+            second=0,
+            timeout=CRON_SPECS[SWEEP_INBOX].timeout_s,
+        ),
+        cron(
+            prune_inbox,
+            name=f"cron:{PRUNE_INBOX}",
+            hour=3,
+            minute=17,
+            second=0,
+            timeout=CRON_SPECS[PRUNE_INBOX].timeout_s,
+        ),
+    ]
+
+
+def worker_settings(
+    settings: Settings,
+    *,
+    burst: bool = False,
+    queue_name: str | None = None,
+    jobs: Mapping[str, JobHandler] | None = None,
+    specs: Mapping[str, JobSpec] | None = None,
+    crons: bool = True,
+    handle_signals: bool = True,
+) -> dict[str, Any]:
+    """Arq WorkerSettings (keyword arguments of `arq.worker.Worker`) built from our Settings.
+
+    `jobs`/`specs` default to the registry; tests pass their own.
+    """
+    if not settings.redis_url:
+        raise SettingsError(
+            "REDIS_URL is required for `valuehealth worker` "
+            "(without it, jobs run in-process in the web server)"
+        )
+    jobs = JOBS if jobs is None else jobs
+    specs = JOB_SPECS if specs is None else specs
+    name = queue_name or DEFAULT_QUEUE_NAME
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        runtime = await build_runtime(settings, queue_name=name)
+        try:
+            await require_head(runtime.engine, settings.database_url)
+        except BaseException:
+            await runtime.close()
+            raise
+        ctx["runtime"] = runtime
+        log.info("worker ready on queue %s with jobs: %s", name, ", ".join(sorted(jobs)))
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        runtime: Runtime | None = ctx.pop("runtime", None)
+        if runtime is not None:
+            await runtime.close()
+
+    return {
+        "functions": [arq_function(n, h, specs.get(n, JobSpec(n))) for n, h in jobs.items()],
+        "cron_jobs": cron_schedule() if crons else [],
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "queue_name": name,
+        "burst": burst,
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "job_serializer": dumps,
+        "job_deserializer": loads,
+        "keep_result": 0,
+        "max_jobs": MAX_JOBS,
+        "health_check_interval": HEALTH_CHECK_INTERVAL_S,
+        "handle_signals": handle_signals,
+    }
+
+
+def build_worker(settings: Settings, **options: Any) -> Worker:
+    """An Arq Worker from `worker_settings(settings, **options)`; call inside an event loop for
+    `await worker.async_run()`, or outside one for `worker.run()`."""
+    return Worker(**worker_settings(settings, **options))
+
+
+def run_worker(settings: Settings, *, burst: bool = False, queue_name: str | None = None) -> None:
+    """Run the worker until stopped (SIGINT/SIGTERM), or until the queue is empty with `burst`.
+
+    Raises `DatabaseNotMigrated` when the database is not at head, `SettingsError` without Redis.
+    """
+    configure_logging(settings.log_level)
+    with contextlib.suppress(ImportError):
+        # uvloop (with uvicorn[standard]) cuts the event loop's own cost per query; optional.
+        import uvloop
+
+        asyncio.set_event_loop(uvloop.new_event_loop())
+    build_worker(settings, burst=burst, queue_name=queue_name).run()
+
+
+async def worker_alive(settings: Settings, *, queue_name: str | None = None) -> str | None:
+    """The worker's last health summary, or None when no worker has reported within the
+    health-check interval (what a liveness probe checks)."""
+    if not settings.redis_url:
+        raise SettingsError("REDIS_URL is required to check the worker")
+    redis_settings = RedisSettings.from_dsn(settings.redis_url)
+    redis_settings.conn_retries = 0
+    pool = await create_pool(redis_settings)
+    try:
+        key = (queue_name or DEFAULT_QUEUE_NAME) + HEALTH_CHECK_SUFFIX
+        value = await asyncio.wait_for(pool.get(key), timeout=5)
+    finally:
+        await pool.aclose()
+    return value.decode() if value else None
