@@ -1,5 +1,32 @@
-"""Routes of this package (filled in by its owner)."""
+"""Subscriber-facing routes (DESIGN.md §6 "Portal routes")."""
 
-from starlette.routing import BaseRoute
+from collections.abc import Callable
+from typing import Any
 
-ROUTES: list[BaseRoute] = []
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute, Route
+
+from plugin.portal import api, link_pages, proxy
+from plugin.portal.timing import ServerTiming
+
+_TIMED = [Middleware(ServerTiming)]
+
+
+def _route(path: str, endpoint: Callable[..., Any], method: str) -> Route:
+    return Route(path, endpoint, methods=[method], middleware=_TIMED)
+
+
+ROUTES: list[BaseRoute] = [
+    # App proxy: Shopify forwards https://{shop}/apps/{subpath}/… here, signed.
+    _route("/proxy/survey", proxy.survey_page, "GET"),
+    _route("/proxy/nps", proxy.submit_nps, "POST"),
+    _route("/proxy/cancel-reason", proxy.submit_cancel, "POST"),
+    # Customer-account UI extension: Bearer session token, CORS.
+    _route("/api/portal/survey", api.survey, "GET"),
+    _route("/api/portal/nps", api.submit_nps, "POST"),
+    _route("/api/portal/cancel-reason", api.submit_cancel, "POST"),
+    _route("/api/portal/{rest:path}", api.preflight, "OPTIONS"),
+    # Signed links from emails.
+    _route("/s/{token}", link_pages.link_page, "GET"),
+    _route("/s/{token}", link_pages.link_submit, "POST"),
+]

@@ -8,21 +8,28 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.models import Contract, Order, Shop
+from plugin.surveys.cancellations import record_contract_end
+from plugin.surveys.invitations import schedule_after_delivery, schedule_fallback
 
 
 async def on_contract_ended(
     session: AsyncSession, shop: Shop, contract: Contract, status: str, occurred_at: datetime
 ) -> None:
-    """A contract reached cancelled/expired/failed at event time `occurred_at`."""
+    """A contract reached cancelled/expired/failed at event time `occurred_at`: join it with
+    the subscriber's answer or give it a system reason; stop their scheduled NPS invitations
+    when no live contract is left."""
+    await record_contract_end(session, shop, contract, status, occurred_at)
 
 
 async def on_order_fulfilled(
     session: AsyncSession, shop: Shop, order: Order, fulfilled_at: datetime
 ) -> None:
     """An order of a subscription was fulfilled (fallback trigger for the NPS invitation)."""
+    await schedule_fallback(session, shop, order, fulfilled_at)
 
 
 async def on_order_delivered(
     session: AsyncSession, shop: Shop, order: Order, delivered_at: datetime
 ) -> None:
     """A fulfillment event with status `delivered` arrived for an order of a subscription."""
+    await schedule_after_delivery(session, shop, order, delivered_at)

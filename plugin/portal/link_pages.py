@@ -1,0 +1,260 @@
+"""Signed survey links from emails: `GET|POST /s/{token}`, no login.
+
+The token names one invitation, its shop and customer, and when it expires (see
+`plugin.surveys.links`). `GET /s/{token}?score=9` (the one-click links of an email) records
+the score at once and shows the two optional questions; the form then POSTs to the same URL.
+A HEAD request (link preview, some mail scanners) never records anything.
+
+Rate limits here are per client IP (these pages are reached directly, not through Shopify) and
+per customer. Pages are standalone documents: `Referrer-Policy: no-referrer` keeps the token out
+of other sites' logs, and they are not indexed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from plugin.db.transaction import transaction
+from plugin.models import InvitationStatus, NpsInvitation, Shop, Subscriber
+from plugin.models.base import utcnow
+from plugin.portal.common import (
+    FIELDS,
+    NPS,
+    BodyError,
+    Rollback,
+    customer_key,
+    error_body,
+    read_answer,
+    runtime_of,
+    store_answer,
+    survey_error_json,
+    wants_json,
+    within_limit,
+)
+from plugin.portal.pages import Page
+from plugin.portal.views import invitation_view
+from plugin.surveys.answers import Channel
+from plugin.surveys.errors import AnswerInvalid, AnswerLocked, SurveyError
+from plugin.surveys.i18n import negotiate, translator
+from plugin.surveys.links import InvalidLink, read_token
+from plugin.surveys.ratelimit import CUSTOMER_LIMIT, IP_LIMIT, retry_after_header
+from plugin.surveys.settings import survey_settings
+from plugin.surveys.validation import single_values
+
+log = logging.getLogger(__name__)
+
+LINK_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "base-uri 'none'; frame-ancestors 'none'"
+    ),
+}
+
+
+@dataclass
+class LinkVisit:
+    shop: Shop
+    invitation: NpsInvitation
+    subscriber: Subscriber
+    page: Page
+    action: str
+
+
+def _page(request: Request, shop: Shop | None = None, sub: Subscriber | None = None) -> Page:
+    labels = survey_settings(shop).labels if shop is not None else {}
+    locale = negotiate(
+        request.query_params.get("locale"),
+        accept=request.headers.get("accept-language"),
+        fallbacks=(sub.locale if sub else None, shop.locale if shop else None),
+    )
+    return Page(translator(locale, labels), headers=dict(LINK_HEADERS))
+
+
+def _refuse(request: Request, status: int, code: str, key: str, **headers: str) -> Response:
+    if wants_json(request):
+        return JSONResponse(
+            error_body(code, key.replace("_", " ")), status, headers={**LINK_HEADERS, **headers}
+        )
+    response = _page(request).message(key, status)
+    response.headers.update(headers)
+    return response
+
+
+async def _visit(request: Request, session: AsyncSession) -> LinkVisit | Response:
+    rt = runtime_of(request)
+    client_ip = request.client.host if request.client else "unknown"
+    decision = await within_limit(rt, f"ip:{client_ip}", IP_LIMIT)
+    if not decision.allowed:
+        return _refuse(
+            request,
+            429,
+            "rate_limited",
+            "rate_limited",
+            **{"Retry-After": retry_after_header(decision)},
+        )
+    token = request.path_params["token"]
+    now = utcnow()
+    try:
+        claims = read_token(token, rt.settings, now=now)
+    except InvalidLink as exc:
+        log.info("survey link refused: %s", exc.reason)
+        return _refuse(request, 401, "invalid_link", "link_invalid")
+    row = (
+        await session.execute(
+            select(NpsInvitation, Subscriber, Shop)
+            .join(Subscriber, Subscriber.id == NpsInvitation.subscriber_id)
+            .join(Shop, Shop.id == NpsInvitation.shop_id)
+            .where(
+                NpsInvitation.id == claims.invitation_id,
+                NpsInvitation.shop_id == claims.shop_id,
+                Subscriber.shop_id == claims.shop_id,
+                Subscriber.customer_id == claims.customer_id,
+                Shop.uninstalled_at.is_(None),
+            )
+        )
+    ).first()
+    if row is None:
+        # Signed by us but naming nothing that is still there (erased, uninstalled).
+        return _refuse(request, 401, "invalid_link", "link_invalid")
+    invitation, subscriber, shop = row
+    decision = await within_limit(rt, customer_key(shop.id, claims.customer_id), CUSTOMER_LIMIT)
+    if not decision.allowed:
+        return _refuse(
+            request,
+            429,
+            "rate_limited",
+            "rate_limited",
+            **{"Retry-After": retry_after_header(decision)},
+        )
+    return LinkVisit(shop, invitation, subscriber, _page(request, shop, subscriber), f"/s/{token}")
+
+
+async def _form(
+    session: AsyncSession, visit: LinkVisit, status: int = 200, **context: object
+) -> Response:
+    view = await invitation_view(session, visit.invitation, utcnow())
+    if view.final:
+        return _closed(visit, AnswerLocked())
+    context.setdefault("answer", view.answer)
+    return visit.page.render(
+        "nps.html",
+        status,
+        title=visit.page.t("nps.title"),
+        action=visit.action,
+        form_token=None,
+        invitation_id=visit.invitation.id,
+        **context,
+    )
+
+
+def _closed(visit: LinkVisit, error: SurveyError | None = None) -> Response:
+    note = visit.page.t(f"errors.{error.code}") if error is not None else None
+    return visit.page.message("closed", 409, note=note)
+
+
+async def link_page(request: Request) -> Response:
+    """GET /s/{token}[?score=N]: the survey; a score in the link is recorded at once."""
+    rt = runtime_of(request)
+    try:
+        async with transaction(rt.sessionmaker, rt.queue) as tx:
+            visit = await _visit(request, tx.session)
+            if isinstance(visit, Response):
+                return visit
+            if visit.invitation.status not in (
+                InvitationStatus.PENDING,
+                InvitationStatus.ANSWERED,
+            ):
+                return _closed(visit)
+            scores = request.query_params.getlist("score")
+            if not scores or request.method == "HEAD":
+                return await _form(tx.session, visit)
+            try:
+                values = single_values([("score", s) for s in scores], ["score"])
+                view = await invitation_view(tx.session, visit.invitation, utcnow())
+                # One click changes the score only: what the subscriber wrote before stays.
+                await store_answer(
+                    tx,
+                    rt,
+                    NPS,
+                    shop_id=visit.shop.id,
+                    subscriber=visit.subscriber,
+                    values={**view.answer, **values},
+                    channel=Channel.LINK,
+                    now=utcnow(),
+                    invitation_id=visit.invitation.id,
+                )
+            except SurveyError as error:
+                raise Rollback(await _refused(tx.session, visit, error, {})) from error
+            return await _form(tx.session, visit, recorded=True)
+    except Rollback as rollback:
+        return rollback.response
+
+
+async def _refused(
+    session: AsyncSession, visit: LinkVisit, error: SurveyError, values: dict[str, object]
+) -> Response:
+    if not isinstance(error, AnswerInvalid):
+        return _closed(visit, error)
+    field_errors, errors = visit.page.invalid(error)
+    context: dict[str, object] = {"field_errors": field_errors, "errors": errors}
+    if values:
+        context["answer"] = {
+            k: int(v) if isinstance(v, str) and v.strip().isdigit() else v
+            for k, v in values.items()
+        }
+    return await _form(session, visit, 422, **context)
+
+
+async def link_submit(request: Request) -> Response:
+    """POST /s/{token}: the whole answer (form or JSON); a thank-you page or 201 JSON."""
+    rt = runtime_of(request)
+    json_out = wants_json(request)
+    try:
+        async with transaction(rt.sessionmaker, rt.queue) as tx:
+            visit = await _visit(request, tx.session)
+            if isinstance(visit, Response):
+                return visit
+            values: dict[str, object] = {}
+            try:
+                values, _ = await read_answer(request, FIELDS[NPS])
+                result, editable_until = await store_answer(
+                    tx,
+                    rt,
+                    NPS,
+                    shop_id=visit.shop.id,
+                    subscriber=visit.subscriber,
+                    values=values,
+                    channel=Channel.LINK,
+                    now=utcnow(),
+                    invitation_id=visit.invitation.id,
+                )
+            except BodyError as exc:
+                if json_out:
+                    body = error_body(exc.error.code, exc.error.message, exc.error.field)
+                    return JSONResponse(body, exc.status, headers=LINK_HEADERS)
+                return visit.page.message("form_expired", exc.status)
+            except SurveyError as error:
+                refusal = (
+                    survey_error_json(error, headers=LINK_HEADERS)
+                    if json_out
+                    else await _refused(tx.session, visit, error, values)
+                )
+                raise Rollback(refusal) from error
+            if json_out:
+                return JSONResponse(result, 201, headers=LINK_HEADERS)
+            return visit.page.message(
+                "thanks",
+                note=visit.page.t(
+                    "thanks.edit_until", time=editable_until.strftime("%Y-%m-%d %H:%M")
+                ),
+            )
+    except Rollback as rollback:
+        return rollback.response

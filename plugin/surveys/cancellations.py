@@ -1,0 +1,211 @@
+"""Cancellations: the contract's end (webhook side) joined with the subscriber's reason.
+
+One row per contract (unique (shop, contract_pk)); the webhook and the answer meet there,
+whichever arrives first:
+
+- answer first: the row holds the customer's reason with `cancelled_at` NULL, waiting for the
+  cancel webhook, which then sets `cancelled_at`/`end_status` and keeps the reason.
+- webhook first: the row gets a system reason (payment_failed, merchant_cancelled, expired,
+  unknown) so the reason mix always adds up; a customer's answer within
+  `cancel_answer_window` replaces it.
+
+A row with `cancelled_at` NULL is an answer, not (yet) a cancellation: readers of the reason
+mix count rows with `cancelled_at` set. An answer whose webhook never comes (the subscriber
+was saved, or changed their mind) is finalised after the window by `finalise_cancel_answers`:
+it becomes a `cancel_attempt` contract change (plus `cadence_reason` for a cadence reason),
+which the churn-risk and cadence-fit inputs read, and the row is removed so that a real
+cancellation later starts clean.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plugin.domain.rows import insert_if_absent, locked
+from plugin.models import (
+    BillingAttempt,
+    BillingAttemptStatus,
+    Cancellation,
+    CancelReasonOption,
+    Contract,
+    ContractChange,
+    ContractStatus,
+    ContractStatusEvent,
+    ReasonSource,
+    Shop,
+)
+from plugin.surveys.invitations import cancel_scheduled, has_live_contract
+from plugin.surveys.settings import SurveySettings, survey_settings
+
+log = logging.getLogger(__name__)
+
+PAYMENT_FAILED = "payment_failed"
+MERCHANT_CANCELLED = "merchant_cancelled"
+EXPIRED = "expired"
+UNKNOWN = "unknown"
+# A cancel this soon after a failed billing attempt (with no success since) is the dunning
+# process giving up, not a choice: a month of retries covers the usual dunning schedules.
+DUNNING_WINDOW = timedelta(days=35)
+CANCEL_ATTEMPT = "cancel_attempt"
+CADENCE_REASON = "cadence_reason"
+SUBSCRIBER = "subscriber"
+
+
+async def system_reason(
+    session: AsyncSession, shop_id: int, contract: Contract, status: str, occurred_at: datetime
+) -> str:
+    """Why a contract ended when the subscriber did not tell us (DESIGN.md §4)."""
+    if status == ContractStatus.FAILED:
+        return PAYMENT_FAILED
+    if status == ContractStatus.EXPIRED:
+        return EXPIRED
+    last_attempt = (
+        await session.execute(
+            select(BillingAttempt.status, BillingAttempt.occurred_at)
+            .where(
+                BillingAttempt.shop_id == shop_id,
+                BillingAttempt.contract_pk == contract.id,
+                BillingAttempt.occurred_at <= occurred_at,
+            )
+            .order_by(BillingAttempt.occurred_at.desc(), BillingAttempt.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if (
+        last_attempt is not None
+        and last_attempt.status == BillingAttemptStatus.FAILURE
+        and last_attempt.occurred_at >= occurred_at - DUNNING_WINDOW
+    ):
+        return PAYMENT_FAILED
+    source = await session.scalar(
+        select(ContractStatusEvent.source)
+        .where(
+            ContractStatusEvent.shop_id == shop_id,
+            ContractStatusEvent.contract_pk == contract.id,
+            ContractStatusEvent.status == status,
+            ContractStatusEvent.occurred_at <= occurred_at,
+        )
+        .order_by(ContractStatusEvent.occurred_at.desc())
+        .limit(1)
+    )
+    if source == "merchant":
+        return MERCHANT_CANCELLED
+    return UNKNOWN
+
+
+async def cancellation_of(
+    session: AsyncSession, shop_id: int, contract_pk: int
+) -> Cancellation | None:
+    """The contract's cancellation row, locked for this transaction."""
+    return await locked(
+        session,
+        select(Cancellation).where(
+            Cancellation.shop_id == shop_id, Cancellation.contract_pk == contract_pk
+        ),
+    )
+
+
+async def record_contract_end(
+    session: AsyncSession, shop: Shop, contract: Contract, status: str, occurred_at: datetime
+) -> Cancellation:
+    """The webhook side of the join. Idempotent: the same end recorded twice changes nothing;
+    a different end time (the domain settled the history differently) replaces the old one."""
+    await insert_if_absent(
+        session,
+        Cancellation,
+        {"shop_id": shop.id, "contract_pk": contract.id, "subscriber_id": contract.subscriber_id},
+        ("shop_id", "contract_pk"),
+    )
+    cancellation = await cancellation_of(session, shop.id, contract.id)
+    assert cancellation is not None
+    if cancellation.cancelled_at != occurred_at or cancellation.end_status != status:
+        cancellation.cancelled_at = occurred_at
+        cancellation.end_status = status
+        if cancellation.reason_source != ReasonSource.CUSTOMER:
+            cancellation.reason_code = await system_reason(
+                session, shop.id, contract, status, occurred_at
+            )
+            cancellation.reason_version = None
+            cancellation.reason_source = ReasonSource.SYSTEM
+    if not await has_live_contract(session, shop.id, contract.subscriber_id):
+        await cancel_scheduled(session, shop.id, contract.subscriber_id)
+    await session.flush()
+    return cancellation
+
+
+def answer_window_closed(
+    cancellation: Cancellation, settings: SurveySettings, now: datetime
+) -> bool:
+    """Too late for a customer's reason to replace this cancellation's system reason."""
+    return (
+        cancellation.cancelled_at is not None
+        and now > cancellation.cancelled_at + settings.cancel_answer_window
+    )
+
+
+async def finalise_cancel_answers(session: AsyncSession, *, now: datetime) -> int:
+    """Settle answers that waited the whole window without their cancel webhook; returns how
+    many. Runs across shops (operational upkeep); each row is handled with its own shop's
+    settings and only by primary key."""
+    waiting = list(
+        await session.scalars(
+            select(Cancellation)
+            .where(Cancellation.cancelled_at.is_(None), Cancellation.answered_at <= now)
+            .order_by(Cancellation.answered_at, Cancellation.id)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    settings_of: dict[int, SurveySettings] = {}
+    settled = 0
+    for answer in waiting:
+        if answer.shop_id not in settings_of:
+            shop = await session.get(Shop, answer.shop_id)
+            assert shop is not None
+            settings_of[answer.shop_id] = survey_settings(shop)
+        assert answer.answered_at is not None
+        if now < answer.answered_at + settings_of[answer.shop_id].cancel_answer_window:
+            continue
+        contract = await session.get(Contract, answer.contract_pk)
+        assert contract is not None
+        if contract.status in ContractStatus.ENDED:
+            # Ended without the hook (e.g. imported by backfill): join it now.
+            answer.cancelled_at = contract.ended_at or contract.status_at
+            answer.end_status = contract.status
+        else:
+            await _record_attempt(session, answer)
+            await session.delete(answer)
+        settled += 1
+    await session.flush()
+    return settled
+
+
+async def _record_attempt(session: AsyncSession, answer: Cancellation) -> None:
+    assert answer.answered_at is not None
+    kinds = [CANCEL_ATTEMPT]
+    if answer.reason_code is not None:
+        driver = await session.scalar(
+            select(CancelReasonOption.driver).where(
+                CancelReasonOption.shop_id == answer.shop_id,
+                CancelReasonOption.code == answer.reason_code,
+                CancelReasonOption.version == answer.reason_version,
+            )
+        )
+        if driver == "cadence":
+            kinds.append(CADENCE_REASON)
+    for kind in kinds:
+        await insert_if_absent(
+            session,
+            ContractChange,
+            {
+                "shop_id": answer.shop_id,
+                "contract_pk": answer.contract_pk,
+                "kind": kind,
+                "source": SUBSCRIBER,
+                "occurred_at": answer.answered_at,
+            },
+            ("contract_pk", "kind", "occurred_at"),
+        )

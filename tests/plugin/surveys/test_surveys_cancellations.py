@@ -1,0 +1,181 @@
+"""The join of a subscriber's cancel reason with the contract's end, through the real webhook
+pipeline (inbox → process_event → domain → survey hooks), in both orders; system reasons;
+answers whose cancellation never comes."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from plugin.db.transaction import transaction
+from plugin.models import Cancellation, Contract, ContractChange, Subscriber
+from plugin.runtime import Runtime
+from plugin.surveys.answers import AnswerLocked, Channel, submit_cancel_reason
+from plugin.surveys.cancellations import finalise_cancel_answers
+from tests.plugin.surveys.survey_factories import all_rows
+from tests.support.payloads import T0, Event, billing_attempt, contract, deliver, next_id
+
+CREATE = "subscription_contracts/create"
+CANCEL = "subscription_contracts/cancel"
+FAIL = "subscription_contracts/fail"
+EXPIRE = "subscription_contracts/expire"
+BILLING_FAILURE = "subscription_billing_attempts/failure"
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+async def started(runtime: Runtime) -> tuple[int, int]:
+    """A contract created through a webhook; (Shopify contract id, customer id)."""
+    cid, customer = next_id(), next_id()
+    await deliver(runtime, Event(CREATE, contract(cid, customer), at=T0))
+    return cid, customer
+
+
+async def answer(
+    runtime: Runtime, cid: int, customer: int, now: datetime, **fields: Any
+) -> Cancellation:
+    async with transaction(runtime.sessionmaker, None) as tx:
+        subscriber = await tx.session.scalar(
+            select(Subscriber).where(Subscriber.customer_id == customer)
+        )
+        assert subscriber is not None
+        return await submit_cancel_reason(
+            tx.session,
+            shop_id=subscriber.shop_id,
+            subscriber_id=subscriber.id,
+            contract_id=cid,
+            reason=fields.get("reason", "too_expensive"),
+            comment=fields.get("comment"),
+            channel=Channel.PROXY,
+            now=now,
+        )
+
+
+async def end(runtime: Runtime, topic: str, cid: int, customer: int, at: datetime) -> None:
+    status = {CANCEL: "cancelled", FAIL: "failed", EXPIRE: "expired"}[topic]
+    await deliver(
+        runtime, Event(topic, contract(cid, customer, status=status, revision_id=2), at=at)
+    )
+
+
+async def cancellation(runtime: Runtime, cid: int) -> Cancellation:
+    [row] = await all_rows(
+        runtime,
+        Cancellation,
+        Cancellation.contract_pk
+        == select(Contract.id).where(Contract.contract_id == cid).scalar_subquery(),
+    )
+    return row
+
+
+async def test_answer_first_then_webhook(runtime: Runtime) -> None:
+    cid, customer = await started(runtime)
+    await answer(runtime, cid, customer, T0 + DAY, reason="deliveries_too_often")
+    await end(runtime, CANCEL, cid, customer, T0 + DAY + 5 * 60 * timedelta(seconds=1))
+    row = await cancellation(runtime, cid)
+    assert (row.reason_code, row.reason_source, row.end_status) == (
+        "deliveries_too_often",
+        "customer",
+        "cancelled",
+    )
+    assert row.cancelled_at == T0 + DAY + timedelta(minutes=5)
+    assert row.answered_at == T0 + DAY
+
+
+async def test_webhook_first_then_answer_replaces_the_system_reason(runtime: Runtime) -> None:
+    cid, customer = await started(runtime)
+    await end(runtime, CANCEL, cid, customer, T0 + DAY)
+    row = await cancellation(runtime, cid)
+    assert (row.reason_code, row.reason_source, row.answered_at) == ("unknown", "system", None)
+    await answer(runtime, cid, customer, T0 + DAY + HOUR, reason="other", comment="Moved")
+    row = await cancellation(runtime, cid)
+    assert (row.reason_code, row.reason_source, row.comment) == ("other", "customer", "Moved")
+    assert (row.cancelled_at, row.end_status, row.reason_version) == (T0 + DAY, "cancelled", 1)
+    # The same webhook delivered again keeps the customer's answer.
+    await end(runtime, CANCEL, cid, customer, T0 + DAY)
+    assert (await cancellation(runtime, cid)).reason_code == "other"
+
+
+async def test_an_answer_after_the_window_leaves_the_system_reason(runtime: Runtime) -> None:
+    cid, customer = await started(runtime)
+    await end(runtime, CANCEL, cid, customer, T0 + DAY)
+    with pytest.raises(AnswerLocked):
+        await answer(runtime, cid, customer, T0 + 8 * DAY + HOUR)
+    assert (await cancellation(runtime, cid)).reason_code == "unknown"
+
+
+async def test_system_reasons(runtime: Runtime) -> None:
+    failed, c1 = await started(runtime)
+    await end(runtime, FAIL, failed, c1, T0 + 40 * DAY)
+
+    dunned, c2 = await started(runtime)
+    await deliver(
+        runtime,
+        Event(
+            BILLING_FAILURE,
+            billing_attempt(next_id(), dunned, error_code="insufficient_funds"),
+            at=T0 + 30 * DAY,
+        ),
+    )
+    await end(runtime, CANCEL, dunned, c2, T0 + 37 * DAY)
+
+    expired, c3 = await started(runtime)
+    await end(runtime, EXPIRE, expired, c3, T0 + 365 * DAY)
+
+    quiet, c4 = await started(runtime)
+    await end(runtime, CANCEL, quiet, c4, T0 + 10 * DAY)
+
+    # A failure long before the cancel is not why it ended.
+    old_failure, c5 = await started(runtime)
+    await deliver(
+        runtime,
+        Event(
+            BILLING_FAILURE,
+            billing_attempt(next_id(), old_failure, error_code="card_declined"),
+            at=T0 + DAY,
+        ),
+    )
+    await end(runtime, CANCEL, old_failure, c5, T0 + 90 * DAY)
+
+    reasons = {
+        cid: (await cancellation(runtime, cid)).reason_code
+        for cid in (failed, dunned, expired, quiet, old_failure)
+    }
+    assert reasons == {
+        failed: "payment_failed",
+        dunned: "payment_failed",
+        expired: "expired",
+        quiet: "unknown",
+        old_failure: "unknown",
+    }
+    assert len(await all_rows(runtime, Cancellation)) == 5  # one per contract
+
+
+async def test_answers_without_a_cancellation_become_cancel_attempts(runtime: Runtime) -> None:
+    saved, c1 = await started(runtime)
+    await answer(runtime, saved, c1, T0 + DAY, reason="deliveries_too_often")
+    cancelled_late, c2 = await started(runtime)
+    await answer(runtime, cancelled_late, c2, T0 + DAY, reason="budget")
+
+    async with transaction(runtime.sessionmaker, None) as tx:
+        assert await finalise_cancel_answers(tx.session, now=T0 + 7 * DAY) == 0
+    async with transaction(runtime.sessionmaker, None) as tx:
+        assert await finalise_cancel_answers(tx.session, now=T0 + 8 * DAY + HOUR) == 2
+    async with transaction(runtime.sessionmaker, None) as tx:
+        assert await finalise_cancel_answers(tx.session, now=T0 + 9 * DAY) == 0
+
+    changes = await all_rows(runtime, ContractChange, ContractChange.source == "subscriber")
+    by_kind = sorted((c.kind, c.occurred_at) for c in changes)
+    assert by_kind == [
+        ("cadence_reason", T0 + DAY),
+        ("cancel_attempt", T0 + DAY),
+        ("cancel_attempt", T0 + DAY),
+    ]
+    assert await all_rows(runtime, Cancellation) == []
+    # When the saved subscriber does cancel months later, that cancellation starts clean.
+    await end(runtime, CANCEL, saved, c1, T0 + 60 * DAY)
+    row = await cancellation(runtime, saved)
+    assert (row.reason_code, row.reason_source) == ("unknown", "system")
