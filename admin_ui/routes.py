@@ -1,5 +1,54 @@
-"""Routes of this package (filled in by its owner)."""
+"""Routes of the admin UI: the App Home page and its JSON API (`/api/admin/*`).
 
-from starlette.routing import BaseRoute
+One flat list: add a page or an endpoint by adding its Route here.
+"""
 
-ROUTES: list[BaseRoute] = []
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from admin_ui.api.initiatives import (
+    initiative_create,
+    initiative_get,
+    initiative_update,
+    initiatives_list,
+)
+from admin_ui.api.overview import overview, retention
+from admin_ui.api.privacy import export_get, exports_list
+from admin_ui.api.reviews import review_months, review_pack
+from admin_ui.api.subscribers import get_subscriber, list_subscribers
+from admin_ui.api.trends import trends
+from admin_ui.auth import admin_endpoint
+from admin_ui.page import PATCH_ID_TOKEN_PATH, STATIC_DIR, STATIC_PATH, app_home, patch_id_token
+
+ROUTES: list[BaseRoute] = [
+    Route("/api/admin/overview", admin_endpoint(overview), methods=["GET"]),
+    Route("/api/admin/retention", admin_endpoint(retention), methods=["GET"]),
+    Route("/api/admin/subscribers", admin_endpoint(list_subscribers), methods=["GET"]),
+    Route("/api/admin/subscribers/{customer_id}", admin_endpoint(get_subscriber), methods=["GET"]),
+    Route("/api/admin/trends", admin_endpoint(trends), methods=["GET"]),
+    # App Home document and what it loads (admin_ui.page, static/)
+    Route("/app", app_home, methods=["GET"]),
+    Route(PATCH_ID_TOKEN_PATH, patch_id_token, methods=["GET"]),
+    Mount(STATIC_PATH, app=StaticFiles(directory=STATIC_DIR), name="admin-static"),
+    # Monthly value review pack (plugin.review)
+    Route("/api/admin/reviews", admin_endpoint(review_months), methods=["GET"]),
+    Route("/api/admin/reviews/{month}", admin_endpoint(review_pack), methods=["GET"]),
+    # Value initiatives (plugin.initiatives)
+    Route("/api/admin/initiatives", admin_endpoint(initiatives_list), methods=["GET"]),
+    Route("/api/admin/initiatives", admin_endpoint(initiative_create), methods=["POST"]),
+    Route(
+        "/api/admin/initiatives/{initiative_id:int}",
+        admin_endpoint(initiative_get),
+        methods=["GET"],
+    ),
+    Route(
+        "/api/admin/initiatives/{initiative_id:int}",
+        admin_endpoint(initiative_update),
+        methods=["PATCH"],
+    ),
+    # Customer data exports made for customers/data_request (plugin.domain.privacy)
+    Route("/api/admin/privacy/exports", admin_endpoint(exports_list), methods=["GET"]),
+    Route(
+        "/api/admin/privacy/exports/{export_id:int}", admin_endpoint(export_get), methods=["GET"]
+    ),
+]

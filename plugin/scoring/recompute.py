@@ -1,0 +1,381 @@
+"""Recompute one shop: load its history, run the value engine, store snapshots and scores.
+
+    outcome = await recompute_shop_now(runtime, shop_id)
+
+One load (one consistent read) feeds every engine run of the recompute: today's figures, and
+the month-end figures of past months that have no complete snapshot yet (up to
+`BACKFILL_MONTHS` back, `BACKFILL_PER_RUN` per recompute, newest first), so a newly installed
+shop soon has trends and review figures for its past year. The engine runs in a worker
+thread so the event loop keeps serving; at most `MAX_CONCURRENT` recomputes run per process,
+and on PostgreSQL one shop is recomputed by one process at a time (an advisory lock): a big
+shop holds a lot of memory while it is scored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, text
+
+from plugin.db.transaction import transaction
+from plugin.models import (
+    CancelReasonOption,
+    Contract,
+    MetricSnapshot,
+    Shop,
+    ShopRecomputeState,
+)
+from plugin.models.base import utcnow
+from plugin.runtime import Runtime
+from plugin.scoring.history import InputsAsOf, inputs_as_of
+from plugin.scoring.loaders import LoadedShop, load_history
+from plugin.scoring.localtime import day_end, day_number, local_today, shop_zone
+from plugin.scoring.metrics_doc import OverviewDoc, build_overview
+from plugin.scoring.shop_settings import ValueSettings, value_settings
+from plugin.scoring.store import (
+    DAY,
+    LATEST,
+    MONTH,
+    SnapshotRow,
+    claim_store,
+    record_run,
+    replace_scores,
+    store_snapshots,
+)
+from plugin.surveys.i18n import reason_label
+from plugin.value import DEFAULT_REASONS, EngineSettings, ShopResults, score_shop
+from plugin.value.reasons import SYSTEM_REASONS
+
+log = logging.getLogger(__name__)
+
+BACKFILL_MONTHS = 12
+# Month-ends filled in per recompute: each is one more engine run, so a new shop's history
+# fills in over its first few recomputes instead of making the first one slow.
+BACKFILL_PER_RUN = 3
+MAX_CONCURRENT = 1
+# Clock difference tolerated between the process that asked and the one that recomputes.
+CLOCK_MARGIN = timedelta(seconds=2)
+_SLOTS_KEY = "recompute_slots"
+_LOCK_NAMESPACE = 0x5648  # "VH": advisory locks of recomputes, (namespace, shop id)
+
+
+class ShopNotFound(LookupError):
+    """No shop with that id or domain."""
+
+
+@dataclass(frozen=True)
+class ShopFacts:
+    id: int
+    domain: str
+    timezone: str
+    currency: str
+    locale: str
+    value: ValueSettings
+
+
+@dataclass(frozen=True)
+class RecomputeOutcome:
+    """What a recompute did. stored is False when a newer result was already stored."""
+
+    shop_id: int
+    as_of: date
+    read_at: datetime
+    stored: bool
+    subscribers: int
+    months: tuple[str, ...]
+    overview: OverviewDoc
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def engine_settings(value: ValueSettings, reasons: Any) -> EngineSettings:
+    return EngineSettings(
+        margin=value.margin, annual_discount_rate=value.annual_discount_rate, reasons=reasons
+    )
+
+
+def _month_end(first: date) -> date:
+    nxt = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return nxt - timedelta(days=1)
+
+
+def _previous_months(as_of: date, count: int) -> list[date]:
+    """First days of the `count` complete months before `as_of`'s month, oldest first."""
+    months: list[date] = []
+    first = as_of.replace(day=1)
+    for _ in range(count):
+        first = (first - timedelta(days=1)).replace(day=1)
+        months.append(first)
+    return months[::-1]
+
+
+async def _shop_facts(runtime: Runtime, shop_id: int) -> ShopFacts | None:
+    async with runtime.sessionmaker() as session:
+        shop = await session.get(Shop, shop_id)
+        if shop is None:
+            return None
+        return ShopFacts(
+            shop.id,
+            shop.domain,
+            shop.timezone or "UTC",
+            shop.currency or "USD",
+            shop.locale or "en",
+            value_settings(shop),
+        )
+
+
+async def _months_to_backfill(
+    runtime: Runtime, shop: ShopFacts, as_of: date, zone: Any, limit: int
+) -> list[date]:
+    """First days of the newest `limit` complete months (of the last BACKFILL_MONTHS, since
+    the shop's first contract) without a snapshot taken after they ended; oldest first."""
+    snap = MetricSnapshot.__table__
+    async with runtime.sessionmaker() as session:
+        first = await session.scalar(
+            select(func.min(Contract.started_at)).where(Contract.shop_id == shop.id)
+        )
+        if first is None or limit <= 0:
+            return []
+        first_day = local_today(zone, first)
+        candidates = [
+            m for m in _previous_months(as_of, BACKFILL_MONTHS) if _month_end(m) >= first_day
+        ]
+        if not candidates:
+            return []
+        rows = (
+            await session.execute(
+                select(snap.c.period_start, snap.c.computed_at).where(
+                    snap.c.shop_id == shop.id,
+                    snap.c.period == MONTH,
+                    snap.c.period_start >= candidates[0],
+                )
+            )
+        ).all()
+    done = {
+        row.period_start
+        for row in rows
+        if row.computed_at >= day_end(zone, _month_end(row.period_start))
+    }
+    return [m for m in candidates if m not in done][-limit:]
+
+
+async def _labels(runtime: Runtime, shop: ShopFacts) -> dict[str, str]:
+    """Display labels of every reason code, in the shop's admin language."""
+    opt = CancelReasonOption.__table__
+    async with runtime.sessionmaker() as session:
+        rows = (
+            await session.execute(
+                select(opt.c.code, opt.c.labels)
+                .where(opt.c.shop_id == shop.id)
+                .order_by(opt.c.code, opt.c.version)
+            )
+        ).all()
+    overrides = {row.code: row.labels or {} for row in rows}
+    codes = set(overrides) | {r.code for r in (*DEFAULT_REASONS, *SYSTEM_REASONS)}
+    return {code: reason_label(code, shop.locale, overrides.get(code)) for code in sorted(codes)}
+
+
+@contextlib.asynccontextmanager
+async def shop_lock(runtime: Runtime, shop_id: int, *, wait: bool) -> AsyncIterator[bool]:
+    """Hold the shop's recompute lock (PostgreSQL advisory lock; SQLite: always granted, its
+    single writer and `claim_store` keep stores ordered). Yields False when `wait` is False
+    and another process holds it."""
+    if runtime.settings.uses_sqlite:
+        yield True
+        return
+    async with runtime.engine.connect() as conn:
+        args = {"ns": _LOCK_NAMESPACE, "shop": shop_id % 2**31}
+        if wait:
+            await conn.execute(text("SELECT pg_advisory_lock(:ns, :shop)"), args)
+            got = True
+        else:
+            got = bool(
+                (await conn.execute(text("SELECT pg_try_advisory_lock(:ns, :shop)"), args)).scalar()
+            )
+        await conn.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                await conn.execute(text("SELECT pg_advisory_unlock(:ns, :shop)"), args)
+                await conn.commit()
+
+
+def _slots(runtime: Runtime) -> asyncio.Semaphore:
+    slots = runtime.extras.get(_SLOTS_KEY)
+    if slots is None:
+        slots = runtime.extras[_SLOTS_KEY] = asyncio.Semaphore(MAX_CONCURRENT)
+    return slots  # type: ignore[no-any-return]
+
+
+async def _load(
+    runtime: Runtime, shop: ShopFacts, zone: Any, cutoff: datetime, earliest: datetime
+) -> LoadedShop:
+    # Deliveries feed a driver over the last `driver_window_days` of each as-of day only.
+    since = earliest - timedelta(days=EngineSettings.driver_window_days + 1)
+    async with runtime.engine.connect() as conn:
+        if not runtime.settings.uses_sqlite:
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            read_at = utcnow()
+            return await load_history(
+                conn,
+                shop.id,
+                zone,
+                cutoff,
+                earliest,
+                shop.value,
+                read_at=read_at,
+                deliveries_since=since,
+            )
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The engine's output for the as-of day, and the documents of the month-ends."""
+
+    today: InputsAsOf
+    results: ShopResults
+    overview: OverviewDoc
+    month_ends: list[tuple[date, OverviewDoc]]
+
+
+def _score(
+    loaded: LoadedShop,
+    shop: ShopFacts,
+    as_of: date,
+    month_ends: list[date],
+    labels: dict[str, str],
+    now: datetime,
+) -> Scored:
+    """Run the engine for the as-of day and each month-end (CPU work: run in a thread).
+    Of a month-end only its document is kept, so one run's arrays are freed before the next."""
+    settings = engine_settings(shop.value, loaded.reasons)
+
+    def run(day: date) -> tuple[InputsAsOf, ShopResults, OverviewDoc]:
+        prepared = inputs_as_of(loaded.history, day_number(day))
+        results = score_shop(prepared.inputs, day, settings)
+        doc = build_overview(
+            results,
+            shop=shop.domain,
+            shop_currency=shop.currency,
+            computed_at=now,
+            labels=labels,
+            driver_window_days=settings.driver_window_days,
+            contracts_without_amount=prepared.contracts_without_amount,
+        )
+        return prepared, results, doc
+
+    docs = [(day, run(day)[2]) for day in month_ends]
+    today, results, overview = run(as_of)
+    return Scored(today, results, overview, docs)
+
+
+async def recompute_shop_now(
+    runtime: Runtime,
+    shop_id: int,
+    *,
+    now: datetime | None = None,
+    wait: bool = True,
+    backfill: int = BACKFILL_PER_RUN,
+) -> RecomputeOutcome | None:
+    """Recompute the shop and store the results, filling in up to `backfill` missing
+    month-end snapshots. None when another process is recomputing the shop and `wait` is
+    False (the caller retries later). Raises ShopNotFound."""
+    shop = await _shop_facts(runtime, shop_id)
+    if shop is None:
+        raise ShopNotFound(f"no shop with id {shop_id}")
+    async with _slots(runtime), shop_lock(runtime, shop_id, wait=wait) as granted:
+        if not granted:
+            return None
+        return await _recompute(runtime, shop, now or utcnow(), backfill)
+
+
+async def _recompute(
+    runtime: Runtime, shop: ShopFacts, now: datetime, backfill: int
+) -> RecomputeOutcome:
+    started = time.perf_counter()
+    zone = shop_zone(shop.timezone)
+    as_of = local_today(zone, now)
+    months = await _months_to_backfill(runtime, shop, as_of, zone, backfill)
+    labels = await _labels(runtime, shop)
+    earliest = day_end(zone, _month_end(months[0])) if months else day_end(zone, as_of)
+    loaded = await _load(runtime, shop, zone, day_end(zone, as_of), earliest)
+    loaded_s = time.perf_counter()
+
+    month_ends = [_month_end(m) for m in months]
+    scored = await asyncio.to_thread(_score, loaded, shop, as_of, month_ends, labels, now)
+    scored_s = time.perf_counter()
+
+    today, results, overview = scored.today, scored.results, scored.overview
+    snapshots = [
+        SnapshotRow(LATEST, as_of, overview),
+        SnapshotRow(DAY, as_of, overview),
+        SnapshotRow(MONTH, as_of.replace(day=1), overview),
+        *(SnapshotRow(MONTH, day.replace(day=1), doc) for day, doc in scored.month_ends),
+    ]
+    async with transaction(runtime.sessionmaker, None) as tx:
+        stored = await claim_store(tx.session, shop.id, loaded.read_at)
+        if stored:
+            await store_snapshots(tx.session, shop.id, now, snapshots)
+            await replace_scores(
+                tx.session, shop.id, today.subscriber_ids, results.subscribers, now
+            )
+            await record_run(
+                tx.session,
+                shop.id,
+                started_at=now,
+                read_at=loaded.read_at,
+                ms=int((time.perf_counter() - started) * 1000),
+            )
+    done = time.perf_counter()
+    seconds = {
+        "load": loaded_s - started,
+        "engine": scored_s - loaded_s,
+        "store": done - scored_s,
+        "total": done - started,
+    }
+    if not stored:
+        log.info("shop %s: a newer recompute is already stored; results dropped", shop.id)
+    log.info(
+        "shop %s recomputed as of %s: %d subscribers, %d past months, %.2fs "
+        "(load %.2fs, engine %.2fs, store %.2fs)",
+        shop.id,
+        as_of,
+        today.subscriber_ids.size,
+        len(months),
+        seconds["total"],
+        seconds["load"],
+        seconds["engine"],
+        seconds["store"],
+    )
+    return RecomputeOutcome(
+        shop_id=shop.id,
+        as_of=as_of,
+        read_at=loaded.read_at,
+        stored=stored,
+        subscribers=int(today.subscriber_ids.size),
+        months=tuple(m.strftime("%Y-%m") for m in months),
+        overview=overview,
+        seconds=seconds,
+    )
+
+
+async def recompute_due(runtime: Runtime, shop_id: int, window_end: int | None) -> bool:
+    """Whether a debounced request made before `window_end` (epoch seconds) still needs a run:
+    False once a recompute that read the data after that instant has stored its results."""
+    if window_end is None:
+        return True
+    async with runtime.sessionmaker() as session:
+        read_at = await session.scalar(
+            select(ShopRecomputeState.computed_at).where(ShopRecomputeState.shop_id == shop_id)
+        )
+    if read_at is None:
+        return True
+    return read_at < datetime.fromtimestamp(window_end, UTC) + CLOCK_MARGIN
