@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +12,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from admin_ui.page import demo_routes
 from admin_ui.routes import ROUTES as ADMIN_ROUTES
 from plugin.health import ROUTES as HEALTH_ROUTES
 from plugin.logging_setup import configure_logging
@@ -34,14 +36,28 @@ async def build_app_runtime(settings: Settings, **kwargs: Any) -> Runtime:
     return await build_runtime(settings, jobs=JOBS, job_specs=JOB_SPECS, **kwargs)
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
-    """Build the ASGI app. Pass `runtime` to share one with a test or the demo (not closed here)."""
+def create_app(
+    settings: Settings | None = None,
+    runtime: Runtime | None = None,
+    *,
+    demo_shop: str | None = None,
+) -> Starlette:
+    """Build the ASGI app. Pass `runtime` to share one with a test or the demo (not closed here).
+
+    `demo_shop` (only `valuehealth demo` passes it) adds `/demo`, the admin page for that shop
+    outside Shopify, with a local stand-in for App Bridge's session tokens. Never in `serve`.
+    """
+    routes = all_routes() + (demo_routes(demo_shop) if demo_shop else [])
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, Any]]:
         owned = runtime is None
         rt = runtime or await build_app_runtime(settings or Settings.from_env())
         configure_logging(rt.settings.log_level)
+        if owned:
+            # A server process: keep everything loaded so far (numpy, scipy, SQLAlchemy...) out
+            # of the garbage collector's full passes, which otherwise stall requests ~150 ms.
+            gc.freeze()
         if isinstance(rt.queue, InProcessQueue):
             rt.queue.start()
         try:
@@ -51,7 +67,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
                 await rt.close()
 
     return Starlette(
-        routes=all_routes(),
+        routes=routes,
         middleware=[Middleware(SecurityHeadersMiddleware)],
         lifespan=lifespan,
     )

@@ -1,0 +1,365 @@
+"""Replay a simulated history through the app's real pipeline, in simulated time.
+
+Webhook events go in exactly as real ones do: `record_delivery` stores the inbox row, then the
+workers' `process_event` job (taken from the runtime's in-process queue, one transaction per
+job) applies it. Subscribers' answers go through the survey services at their simulated times,
+and due NPS invitations are released as simulated time passes, as the release cron would.
+
+Contract details (plan name, recurring amount) come from the Admin API in production; the demo
+shop has no Admin API, so they are stored through the same domain service a backfill uses.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plugin.db.transaction import transaction
+from plugin.demo.behaviour import NpsAnswer, nps_answer
+from plugin.demo.plans import SHOP_CURRENCY
+from plugin.demo.simulation import (
+    API_VERSION,
+    CancelAnswer,
+    DemoConfig,
+    DemoHistory,
+    SimEvent,
+    simulate,
+)
+from plugin.domain.contract_details import store_details
+from plugin.domain.contracts import find_contract
+from plugin.domain.privacy import erase_shop
+from plugin.inbox import Delivery, ensure_shop, record_delivery
+from plugin.models import (
+    BillingAttempt,
+    BillingAttemptStatus,
+    Cancellation,
+    Contract,
+    InboxStatus,
+    NpsInvitation,
+    NpsResponse,
+    Order,
+    ReasonSource,
+    Shop,
+    Subscriber,
+    WebhookInbox,
+)
+from plugin.queue import InProcessQueue
+from plugin.runtime import Runtime
+from plugin.surveys.answers import submit_cancel_reason, submit_nps_answer
+from plugin.surveys.errors import SurveyError
+from plugin.surveys.invitations import release_due
+from plugin.topics import PROCESS_EVENT
+
+log = logging.getLogger(__name__)
+
+# progress(label, done, total)
+Progress = Callable[[str, int, int | None], None]
+REPLAYING = "replaying webhook events"
+
+DEMO_TIMEZONE = "America/New_York"
+# Due NPS invitations go out once a simulated day, at this UTC hour (a daily email batch);
+# production releases them every few minutes, which only changes the hour they are sent.
+RELEASE_HOUR_UTC = 15
+# Inbox rows stored per transaction: consecutive deliveries are recorded together, then
+# processed one job (one transaction) each, in event-time order.
+RECORD_BATCH = 200
+
+# Heap order among actions at the same instant: release first, then events, then answers.
+_RELEASE, _EVENT, _CANCEL_ANSWER, _NPS_ANSWER = 0, 1, 2, 3
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run in this runtime (or the pipeline refused its events)."""
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    shop_id: int
+    shop_domain: str
+    events: int
+    seconds: float
+    subscribers: int
+    contracts: dict[str, int]  # by status
+    orders: int
+    delivered_orders: int
+    billing_failures: int
+    cancellations: int
+    customer_reasons: int
+    nps_invitations: int
+    nps_responses: int
+    failed_events: int
+
+    def lines(self) -> list[str]:
+        statuses = ", ".join(f"{n:,} {status}" for status, n in sorted(self.contracts.items()))
+        return [
+            f"demo shop {self.shop_domain}: {self.events:,} webhook events replayed"
+            f" in {self.seconds:.1f} s",
+            f"  {self.subscribers:,} subscribers; contracts: {statuses}",
+            f"  {self.orders:,} orders ({self.delivered_orders:,} delivered),"
+            f" {self.billing_failures:,} failed payments",
+            f"  {self.cancellations:,} cancellations, {self.customer_reasons:,} with the"
+            f" subscriber's reason",
+            f"  {self.nps_invitations:,} NPS invitations, {self.nps_responses:,} answers",
+        ]
+
+
+async def build_demo(
+    runtime: Runtime, config: DemoConfig, *, progress: Progress | None = None
+) -> DemoSummary:
+    """Replace the demo shop (and only it) with a freshly simulated history."""
+    queue = runtime.queue
+    if not isinstance(queue, InProcessQueue) or PROCESS_EVENT not in queue.handlers:
+        raise DemoError(
+            "the demo replays events through the in-process queue: build the runtime with "
+            "plugin.app.build_app_runtime and no REDIS_URL"
+        )
+    started = time.perf_counter()
+    history = simulate(config)
+    shop_id = await reset_demo_shop(runtime, config.shop_domain, installed_at=history.start)
+    await _Replay(runtime, queue, history, shop_id, progress).run()
+    return await summarise(runtime, shop_id, config.shop_domain, time.perf_counter() - started)
+
+
+async def reset_demo_shop(runtime: Runtime, domain: str, *, installed_at: datetime) -> int:
+    """Erase the demo shop if it exists (never another shop) and create it afresh."""
+    async with transaction(runtime.sessionmaker, None) as tx:
+        existing = await tx.session.scalar(select(Shop.id).where(Shop.domain == domain))
+        if existing is not None:
+            await erase_shop(tx.session, existing)
+    async with transaction(runtime.sessionmaker, None) as tx:
+        shop_id = await ensure_shop(tx.session, domain)
+        shop = await tx.session.get(Shop, shop_id)
+        assert shop is not None
+        # A store in the Eastern time zone (its metrics use the shop's days and months) that
+        # installed the app when it started selling subscriptions.
+        shop.timezone = DEMO_TIMEZONE
+        shop.currency = SHOP_CURRENCY
+        shop.installed_at = installed_at
+    return shop_id
+
+
+class _Replay:
+    def __init__(
+        self,
+        runtime: Runtime,
+        queue: InProcessQueue,
+        history: DemoHistory,
+        shop_id: int,
+        progress: Progress | None,
+    ) -> None:
+        self.runtime = runtime
+        self.history = history
+        self.config: DemoConfig = history.config
+        self.shop_id = shop_id
+        # The workers' job, called as the in-process queue would call it (same ctx).
+        self.process_event = queue.handlers[PROCESS_EVENT]
+        self.ctx = queue.ctx
+        self.progress = progress
+        # Answers to invitations depend on which invitations the app released, so they are
+        # drawn during the replay, from their own seeded stream.
+        self.rng = np.random.default_rng([self.config.seed, 1])
+        self.details = {d.contract_gid: d for d in history.contract_details}
+        self.subscriber_ids: dict[int, int] = {}
+        self.heap: list[tuple[datetime, int, int, Any]] = []
+        self._seq = 0
+        self.processed = 0
+
+    def _push(self, at: datetime, kind: int, item: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self.heap, (at, kind, self._seq, item))
+
+    async def run(self) -> None:
+        history = self.history
+        for event in history.events:
+            self.heap.append((event.at, _EVENT, len(self.heap), event))
+        for answer in history.cancel_answers:
+            self.heap.append((answer.at, _CANCEL_ANSWER, len(self.heap), answer))
+        tick = history.start.replace(hour=RELEASE_HOUR_UTC, minute=0, second=0, microsecond=0)
+        while tick < self.config.end:
+            self.heap.append((tick, _RELEASE, len(self.heap), None))
+            tick += timedelta(days=1)
+        self._seq = len(self.heap)
+        heapq.heapify(self.heap)
+        total = len(history.events)
+        while self.heap:
+            at, kind, _, item = heapq.heappop(self.heap)
+            if kind == _EVENT:
+                batch = [item]
+                while self.heap and self.heap[0][1] == _EVENT and len(batch) < RECORD_BATCH:
+                    batch.append(heapq.heappop(self.heap)[3])
+                await self._events(batch)
+                if self.progress is not None:
+                    self.progress(REPLAYING, self.processed, total)
+            elif kind == _RELEASE:
+                await self._release(at)
+            elif kind == _CANCEL_ANSWER:
+                await self._cancel_answer(item)
+            else:
+                await self._nps_answer(at, item)
+        if self.progress is not None:
+            self.progress(REPLAYING, total, total)
+
+    async def _events(self, events: list[SimEvent]) -> None:
+        """Store consecutive deliveries as the webhook endpoint would, then run each one's job."""
+        inbox_ids: list[int] = []
+        async with transaction(self.runtime.sessionmaker, None) as tx:
+            for event in events:
+                inbox_id = await record_delivery(
+                    tx.session,
+                    Delivery(
+                        shop_domain=self.config.shop_domain,
+                        topic=event.topic,
+                        webhook_id=event.webhook_id,
+                        event_id=event.event_id,
+                        api_version=API_VERSION,
+                        triggered_at=event.at,
+                        payload=event.payload,
+                    ),
+                )
+                if inbox_id is None:
+                    raise DemoError(f"webhook {event.webhook_id} was already stored")
+                inbox_ids.append(inbox_id)
+        for event, inbox_id in zip(events, inbox_ids, strict=True):
+            await self.process_event(self.ctx, inbox_id)
+            if event.topic == "subscription_contracts/create":
+                await self._contract_details(event)
+            self.processed += 1
+
+    async def _contract_details(self, event: SimEvent) -> None:
+        """Store what the Admin API would have told the worker about the new contract."""
+        details = self.details.get(event.payload["admin_graphql_api_id"])
+        if details is None:
+            return
+        async with transaction(self.runtime.sessionmaker, None) as tx:
+            contract = await find_contract(tx.session, self.shop_id, event.payload["id"])
+            if contract is None:
+                raise DemoError(f"contract {event.payload['id']} was not created by its webhook")
+            store_details(contract, details, event.at)
+
+    async def _subscriber_id(self, session: AsyncSession, customer_id: int) -> int | None:
+        found = self.subscriber_ids.get(customer_id)
+        if found is None:
+            found = await session.scalar(
+                select(Subscriber.id).where(
+                    Subscriber.shop_id == self.shop_id, Subscriber.customer_id == customer_id
+                )
+            )
+            if found is not None:
+                self.subscriber_ids[customer_id] = found
+        return found
+
+    async def _cancel_answer(self, answer: CancelAnswer) -> None:
+        try:
+            async with transaction(self.runtime.sessionmaker, None) as tx:
+                subscriber_id = await self._subscriber_id(tx.session, answer.customer_id)
+                if subscriber_id is None:
+                    return
+                await submit_cancel_reason(
+                    tx.session,
+                    shop_id=self.shop_id,
+                    subscriber_id=subscriber_id,
+                    contract_id=answer.contract_id,
+                    reason=answer.answer.reason,
+                    comment=answer.answer.comment,
+                    channel=answer.answer.channel,
+                    now=answer.at,
+                )
+        except SurveyError as exc:
+            log.info("demo cancel answer refused: %s", exc)
+
+    async def _release(self, now: datetime) -> None:
+        async with transaction(self.runtime.sessionmaker, None) as tx:
+            released = await release_due(tx.session, now=now, shop_id=self.shop_id)
+            if not released:
+                return
+            customers = dict(
+                (
+                    await tx.session.execute(
+                        select(Subscriber.id, Subscriber.customer_id).where(
+                            Subscriber.shop_id == self.shop_id,
+                            Subscriber.id.in_({i.subscriber_id for i in released}),
+                        )
+                    )
+                ).all()
+            )
+        for invitation in released:
+            persona = self.history.personas.get(customers[invitation.subscriber_id])
+            if persona is None:
+                continue
+            answer = nps_answer(
+                persona,
+                self.rng,
+                delivery_days=self.history.delivery_days.get(invitation.order_id),
+            )
+            if answer is None:
+                continue
+            at = now + timedelta(hours=answer.delay_hours)
+            if at < invitation.expires_at and at < self.config.end:
+                self._push(at, _NPS_ANSWER, (invitation.subscriber_id, invitation.id, answer))
+
+    async def _nps_answer(self, at: datetime, item: tuple[int, int, NpsAnswer]) -> None:
+        subscriber_id, invitation_id, answer = item
+        try:
+            async with transaction(self.runtime.sessionmaker, None) as tx:
+                await submit_nps_answer(
+                    tx.session,
+                    shop_id=self.shop_id,
+                    subscriber_id=subscriber_id,
+                    score=answer.score,
+                    value_for_money=answer.value_for_money,
+                    comment=answer.comment,
+                    channel=answer.channel,
+                    now=at,
+                    invitation_id=invitation_id,
+                )
+        except SurveyError as exc:
+            log.info("demo NPS answer refused: %s", exc)
+
+
+async def summarise(runtime: Runtime, shop_id: int, domain: str, seconds: float) -> DemoSummary:
+    """Counts read back from the database (what the app itself now knows)."""
+
+    async with runtime.sessionmaker() as session:
+
+        async def count(model: Any, *where: Any) -> int:
+            query = select(func.count()).select_from(model).where(model.shop_id == shop_id, *where)
+            return int(await session.scalar(query) or 0)
+
+        statuses = dict(
+            (
+                await session.execute(
+                    select(Contract.status, func.count())
+                    .where(Contract.shop_id == shop_id)
+                    .group_by(Contract.status)
+                )
+            ).all()
+        )
+        return DemoSummary(
+            shop_id=shop_id,
+            shop_domain=domain,
+            events=await count(WebhookInbox),
+            seconds=seconds,
+            subscribers=await count(Subscriber),
+            contracts={str(k): int(v) for k, v in statuses.items()},
+            orders=await count(Order),
+            delivered_orders=await count(Order, Order.delivered_at.is_not(None)),
+            billing_failures=await count(
+                BillingAttempt, BillingAttempt.status == BillingAttemptStatus.FAILURE
+            ),
+            cancellations=await count(Cancellation, Cancellation.cancelled_at.is_not(None)),
+            customer_reasons=await count(
+                Cancellation, Cancellation.reason_source == ReasonSource.CUSTOMER
+            ),
+            nps_invitations=await count(NpsInvitation, NpsInvitation.sent_at.is_not(None)),
+            nps_responses=await count(NpsResponse),
+            failed_events=await count(WebhookInbox, WebhookInbox.status != InboxStatus.HANDLED),
+        )
