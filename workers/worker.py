@@ -33,7 +33,7 @@ from plugin.queue import JobHandler, JobSpec, TransientError, dumps, loads
 from plugin.runtime import Runtime, build_runtime
 from plugin.settings import Settings, SettingsError
 from workers.cron import CRON_SPECS, PRUNE_INBOX, SWEEP_INBOX, prune_inbox, sweep_inbox
-from workers.registry import JOB_SPECS, JOBS
+from workers.registry import CRONS, JOB_SPECS, JOBS
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,9 @@ def arq_function(name: str, handler: JobHandler, spec: JobSpec) -> Function:
 
 
 def cron_schedule() -> list[CronJob]:
-    """The sweeper every minute, the pruner once a day (03:17 worker time, off the hour)."""
+    """Every periodic job: the inbox sweeper every minute, its pruner once a day (03:17 worker
+    time, off the hour), then the areas' crons from the registry (nightly recompute, survey
+    invitations released and expired, cancel answers finalised)."""
     return [
         cron(
             sweep_inbox,
@@ -90,6 +92,7 @@ def cron_schedule() -> list[CronJob]:
             second=0,
             timeout=CRON_SPECS[PRUNE_INBOX].timeout_s,
         ),
+        *CRONS,
     ]
 
 

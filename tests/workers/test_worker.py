@@ -25,7 +25,13 @@ from tests.support.asgi import asgi_client
 from tests.support.signing import signed_webhook
 from tests.workers.conftest import ArqEnv, make_worker, run_burst
 from workers.cron import PRUNE_INBOX, SWEEP_INBOX
-from workers.registry import JOB_SPECS, JOBS
+from workers.jobs.scoring import RECOMPUTE_ALL_SHOPS
+from workers.jobs.surveys import (
+    EXPIRE_NPS_INVITATIONS,
+    FINALISE_CANCEL_ANSWERS,
+    RELEASE_NPS_INVITATIONS,
+)
+from workers.registry import CRONS, JOB_SPECS, JOBS
 from workers.worker import worker_alive, worker_settings
 
 FAST_RETRY = RetryPolicy(max_tries=3, base_delay=0.01, max_delay=0.02)
@@ -46,6 +52,15 @@ def test_worker_settings_come_from_the_registry_and_settings(tmp_path: Path) -> 
     assert crons[f"cron:{SWEEP_INBOX}"].minute is None  # every minute
     assert crons[f"cron:{SWEEP_INBOX}"].second == 0
     assert (crons[f"cron:{PRUNE_INBOX}"].hour, crons[f"cron:{PRUNE_INBOX}"].minute) == (3, 17)
+    # The areas' periodic jobs run too: nightly recompute, invitation release and expiry,
+    # finalising cancel answers.
+    assert {c.name for c in CRONS} <= set(crons)
+    assert {
+        f"cron:{RECOMPUTE_ALL_SHOPS}",
+        f"cron:{RELEASE_NPS_INVITATIONS}",
+        f"cron:{EXPIRE_NPS_INVITATIONS}",
+        f"cron:{FINALISE_CANCEL_ANSWERS}",
+    } <= set(crons)
     redis_settings = options["redis_settings"]
     assert (redis_settings.host, redis_settings.port, redis_settings.database) == ("h", 6390, 2)
     assert options["queue_name"] == "arq:queue"
