@@ -10,6 +10,17 @@ vectorised step (`localtime.LocalCalendar`).
 
 All reads run in one read-only transaction (REPEATABLE READ on PostgreSQL), so the tables
 agree with each other even while events keep arriving.
+
+Rows are dated by when they became known, so that an as-of day in the past (risk features of
+a training window, a month-end snapshot) sees only what was known then. Cancel attempts and
+cadence reasons of subscribers who stayed (`contract_changes` of kinds `cancel_attempt`,
+`cadence_reason`, written by the surveys) carry the answer's time, but whether an answer was
+an attempt or the reason of a real cancellation is only settled when the shop's cancel answer
+window has passed: they are dated at the answer plus that window. Dated at the answer, a
+feature window ending a few days after it would count attempts only for the subscribers who
+then did not cancel, which is the outcome the features must not know. (Attempts kept from a
+retracted cancellation are stored at the comeback, when they became known; the window only
+delays them further.)
 """
 
 from __future__ import annotations
@@ -34,12 +45,14 @@ from plugin.models import (
     NpsInvitation,
     NpsResponse,
     Order,
+    Shop,
     Subscriber,
 )
 from plugin.scoring.fetch import INT_NULL, coded, columns, ident, instant, maybe_int, real
 from plugin.scoring.history import NO_DAY, ShopHistory
 from plugin.scoring.localtime import LocalCalendar
 from plugin.scoring.shop_settings import ValueSettings
+from plugin.surveys.settings import survey_settings_from
 from plugin.value import BillingInterval, ChangeSource, ContractStatus, EventKind, ReasonCode
 from plugin.value.reasons import DEFAULT_REASONS
 
@@ -68,6 +81,8 @@ EVENT_KINDS: dict[str, int] = {
     "cancel_attempt": EventKind.CANCEL_ATTEMPT,
     "cadence_reason": EventKind.CADENCE_REASON,
 }
+# Survey answers recorded as contract changes once settled (see the module docstring).
+SETTLED_AFTER_ANSWER_WINDOW: tuple[int, ...] = (EventKind.CANCEL_ATTEMPT, EventKind.CADENCE_REASON)
 CHANGE_SOURCES: dict[str, int] = {
     "subscriber": ChangeSource.SUBSCRIBER,
     "customer": ChangeSource.SUBSCRIBER,
@@ -116,6 +131,13 @@ async def shop_reasons(conn: AsyncConnection, shop_id: int) -> tuple[ReasonCode,
     latest = {row.code: ReasonCode(row.code, row.driver, row.requires_comment) for row in rows}
     defaults = [r for r in DEFAULT_REASONS if r.code not in latest]
     return (*defaults, *latest.values())
+
+
+async def answer_window_s(conn: AsyncConnection, shop_id: int) -> int:
+    """The shop's cancel answer window in whole seconds (its survey setting)."""
+    shop_settings = await conn.scalar(select(Shop.__table__.c.settings).where(Shop.id == shop_id))
+    window = survey_settings_from(shop_settings, shop_id).cancel_answer_window
+    return int(window.total_seconds())
 
 
 async def load_history(
@@ -260,6 +282,9 @@ async def load_history(
         ch.c.shop_id == shop_id,
         ch.c.occurred_at < cutoff,
     )
+    settled_late = np.isin(ev_kind, SETTLED_AFTER_ANSWER_WINDOW)
+    if settled_late.any():
+        ev_s = np.where(settled_late, ev_s + await answer_window_s(conn, shop_id), ev_s)
 
     o = Order.__table__
     recent = [o.c.fulfilled_at >= deliveries_since] if deliveries_since is not None else []
@@ -280,7 +305,7 @@ async def load_history(
     can_row = _position(can_con, con_id)
     can_ok = can_row >= 0
     ev_row = _position(ev_con, con_id)
-    ev_ok = ev_row >= 0
+    ev_ok = (ev_row >= 0) & (ev_s < end)
     st_row = _position(st_con, con_id)
     st_ok = st_row >= 0
     # Answers and invitations of people with no contract before the cut-off are not scored.

@@ -15,6 +15,16 @@ was saved, or changed their mind) is finalised after the window by `finalise_can
 it becomes a `cancel_attempt` contract change (plus `cadence_reason` for a cadence reason),
 which the churn-risk and cadence-fit inputs read, and the row is removed so that a real
 cancellation later starts clean.
+
+A cancelled contract that comes back (a later status that is not an ending, by event time:
+`activate`, or `update` to active) retracts its cancellation (`retract_cancellation`): the row
+is removed, so neither its reason (customer or system) nor the end count in the reason mix or
+the churn split any more, and a later cancellation of the same contract starts clean (a fresh
+system reason, a fresh answer). The row is removed rather than marked because the table holds
+one row per contract: a retracted row kept there would collide with that later cancellation.
+Nothing is lost: the status history keeps the cancel and the comeback, and a customer's answer
+becomes a `cancel_attempt` (plus `cadence_reason`) dated at the comeback, like an answer whose
+cancellation never came.
 """
 
 from __future__ import annotations
@@ -183,7 +193,50 @@ async def finalise_cancel_answers(session: AsyncSession, *, now: datetime) -> in
     return settled
 
 
-async def _record_attempt(session: AsyncSession, answer: Cancellation) -> None:
+async def retract_cancellation(
+    session: AsyncSession, shop: Shop, contract: Contract, reactivated_at: datetime
+) -> bool:
+    """The contract's history gained a status that is not an ending at event time
+    `reactivated_at`; if its recorded cancellation ended it before then, that cancellation is
+    retracted. Returns True when something changed. Idempotent, and safe to call for any
+    non-ending status: an ending at or after `reactivated_at` (a same-instant ending wins, as
+    in the domain's tie-break) and an answer still waiting for its webhook are left alone.
+
+    - the end and its reason (system, or a customer's answer given before the comeback) are
+      removed; the customer's answer is kept as a `cancel_attempt` (plus `cadence_reason`)
+      contract change dated at the comeback, when it became known that the subscriber stayed;
+    - an answer given after the comeback is about a later cancellation (events processed out
+      of order): it is detached from the retracted end and waits for that cancellation, or
+      becomes a cancel attempt when none comes (`finalise_cancel_answers`).
+    """
+    cancellation = await cancellation_of(session, shop.id, contract.id)
+    if (
+        cancellation is None
+        or cancellation.cancelled_at is None
+        or cancellation.cancelled_at >= reactivated_at
+    ):
+        return False
+    answered_at = (
+        cancellation.answered_at if cancellation.reason_source == ReasonSource.CUSTOMER else None
+    )
+    if answered_at is not None and answered_at >= reactivated_at:
+        cancellation.cancelled_at = None
+        cancellation.end_status = None
+        log.info("cancellation %s detached from its retracted end", cancellation.id)
+    else:
+        if answered_at is not None:
+            await _record_attempt(session, cancellation, at=reactivated_at)
+        await session.delete(cancellation)
+        log.info("cancellation of contract %s retracted (reactivated)", contract.id)
+    await session.flush()
+    return True
+
+
+async def _record_attempt(
+    session: AsyncSession, answer: Cancellation, *, at: datetime | None = None
+) -> None:
+    """The answer as contract changes of a subscriber who stayed, dated `at` (default: when
+    they answered)."""
     assert answer.answered_at is not None
     kinds = [CANCEL_ATTEMPT]
     if answer.reason_code is not None:
@@ -205,7 +258,7 @@ async def _record_attempt(session: AsyncSession, answer: Cancellation) -> None:
                 "contract_pk": answer.contract_pk,
                 "kind": kind,
                 "source": SUBSCRIBER,
-                "occurred_at": answer.answered_at,
+                "occurred_at": at or answer.answered_at,
             },
             ("contract_pk", "kind", "occurred_at"),
         )

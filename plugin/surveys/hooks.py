@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.models import Contract, Order, Shop
-from plugin.surveys.cancellations import record_contract_end
+from plugin.surveys.cancellations import record_contract_end, retract_cancellation
 from plugin.surveys.invitations import schedule_after_delivery, schedule_fallback
 
 
@@ -19,6 +19,19 @@ async def on_contract_ended(
     the subscriber's answer or give it a system reason; stop their scheduled NPS invitations
     when no live contract is left."""
     await record_contract_end(session, shop, contract, status, occurred_at)
+
+
+async def on_contract_reactivated(
+    session: AsyncSession, shop: Shop, contract: Contract, reactivated_at: datetime
+) -> None:
+    """A status that is not an ending (active, paused) was added to the contract's history at
+    event time `reactivated_at`. If the contract's recorded cancellation ended it before then,
+    the cancellation is retracted: it leaves the reason mix and the churn split, and a later
+    cancellation of the contract gets a fresh reason and a fresh answer (a customer's answer
+    to the retracted one is kept as a cancel attempt). A no-op otherwise, so the domain may
+    call it for every non-ending status event; call it before `on_contract_ended` for the
+    same event (an out-of-order comeback can move the contract's end to a later ending)."""
+    await retract_cancellation(session, shop, contract, reactivated_at)
 
 
 async def on_order_fulfilled(

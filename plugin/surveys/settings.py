@@ -163,11 +163,17 @@ def parse_survey_settings(raw: Mapping[str, Any] | None) -> SurveySettings:
 
 def survey_settings(shop: Shop) -> SurveySettings:
     """Lenient: a bad value falls back to its default (logged), the rest still applies."""
-    raw = (shop.settings or {}).get(SETTINGS_KEY)
+    return survey_settings_from(shop.settings, shop.id)
+
+
+def survey_settings_from(shop_settings: Any, shop_id: int) -> SurveySettings:
+    """`survey_settings` from the shop's JSON settings as read (for readers that select the
+    column rather than load the shop, e.g. the scoring loaders)."""
+    raw = shop_settings.get(SETTINGS_KEY) if isinstance(shop_settings, Mapping) else None
     if raw is None:
         return DEFAULTS
     if not isinstance(raw, Mapping):
-        log.warning("shop %s: survey settings are not an object; using defaults", shop.id)
+        log.warning("shop %s: survey settings are not an object; using defaults", shop_id)
         return DEFAULTS
     values: dict[str, Any] = {}
     for name, value in raw.items():
@@ -176,5 +182,5 @@ def survey_settings(shop: Shop) -> SurveySettings:
         try:
             values[name] = _parse_one(name, value)
         except SurveySettingsError as exc:
-            log.warning("shop %s: %s; using the default", shop.id, exc)
+            log.warning("shop %s: %s; using the default", shop_id, exc)
     return SurveySettings(**values)

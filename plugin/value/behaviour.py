@@ -67,6 +67,8 @@ class RiskFeatures:
     baseline: sBG churn probability for the next renewal, from a fit on data before cutoff.
     failed_payments, skips, cancel_attempts: counts in the 90 days before the cutoff.
     paused: a pause in the 90 days before the cutoff.
+    cadence_complaint: a cadence reason ("too much product", "deliveries too often") given by
+        a subscriber who stayed, in the 90 days before the cutoff.
     detractor: latest NPS answer in the year before the cutoff was 0–6.
     observed_until: latest date read to build these rows (NaT if none); must be < cutoff.
     """
@@ -80,6 +82,7 @@ class RiskFeatures:
     paused: npt.NDArray[np.bool_]
     detractor: npt.NDArray[np.bool_]
     cancel_attempts: npt.NDArray[np.int64]
+    cadence_complaint: npt.NDArray[np.bool_]
     observed_until: np.datetime64
 
     def __post_init__(self) -> None:
@@ -96,6 +99,7 @@ class RiskFeatures:
             "paused",
             "detractor",
             "cancel_attempts",
+            "cadence_complaint",
         ):
             if np.asarray(getattr(self, name)).shape != (n,):
                 raise ValueError(f"feature {name} has the wrong length")
@@ -115,6 +119,7 @@ class RiskFeatures:
             paused=self.paused[rows],
             detractor=self.detractor[rows],
             cancel_attempts=self.cancel_attempts[rows],
+            cadence_complaint=self.cadence_complaint[rows],
             observed_until=self.observed_until,
         )
 
@@ -183,6 +188,7 @@ def features_as_of(
     skips_all = count(EventKind.SKIP)
     paused_all = count(EventKind.PAUSE) > 0
     cancel_all = count(EventKind.CANCEL_ATTEMPT)
+    cadence_all = count(EventKind.CADENCE_REASON) > 0
 
     order = log._answer_order
     a_sub = log.answer_subscriber[order]
@@ -218,6 +224,7 @@ def features_as_of(
         paused=paused_all[subs],
         detractor=detractor_all[subs],
         cancel_attempts=cancel_all[subs],
+        cadence_complaint=cadence_all[subs],
         observed_until=observed_until,
     )
 

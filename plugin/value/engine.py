@@ -229,6 +229,24 @@ def _retention_model_as_of(
     return model, renewals, table
 
 
+def behaviour_log(inputs: ShopInputs) -> BehaviourLog:
+    """The rows churn-risk features are computed from (`features_as_of`), as the engine reads
+    them from its inputs."""
+    return BehaviourLog(
+        n_subscribers=len(inputs.subscribers),
+        contract_subscriber=inputs.contracts.subscriber,
+        attempt_contract=inputs.billing_attempts.contract,
+        attempt_on=inputs.billing_attempts.attempted_on,
+        attempt_succeeded=inputs.billing_attempts.succeeded,
+        event_subscriber=inputs.events.subscriber,
+        event_on=inputs.events.occurred_on,
+        event_kind=inputs.events.kind,
+        answer_subscriber=inputs.answers.subscriber,
+        answer_on=inputs.answers.answered_on,
+        answer_score=inputs.answers.score,
+    )
+
+
 def score_shop(
     inputs: ShopInputs, as_of: date | np.datetime64, settings: EngineSettings | None = None
 ) -> ShopResults:
@@ -315,19 +333,7 @@ def score_shop(
     tenure = (end_days - first_start[cohort_rows]) / DAYS_PER_MONTH
     cohorts = cohort_retention(first_dates, tenure, churned_now[cohort_rows], s.max_cohort_age)
 
-    log = BehaviourLog(
-        n_subscribers=n,
-        contract_subscriber=c_sub,
-        attempt_contract=ba.contract,
-        attempt_on=ba.attempted_on,
-        attempt_succeeded=ba.succeeded,
-        event_subscriber=inputs.events.subscriber,
-        event_on=inputs.events.occurred_on,
-        event_kind=inputs.events.kind,
-        answer_subscriber=ans.subscriber,
-        answer_on=ans.answered_on,
-        answer_score=ans.score,
-    )
+    log = behaviour_log(inputs)
     model, renewals, baseline_table = _retention_model_as_of(spans, log, first_start, now)
     by_order = retention_by_order(1 + renewals[cohort_rows], churned_now[cohort_rows])
     shifts = tuple(
@@ -500,5 +506,6 @@ __all__ = [
     "ShopMetrics",
     "ShopResults",
     "SubscriberResults",
+    "behaviour_log",
     "score_shop",
 ]

@@ -175,7 +175,10 @@ class CancellationColumns(_Columns):
 @dataclass(frozen=True)
 class EventColumns(_Columns):
     """Behaviour events: `EventKind` code and, for contract changes, who made them
-    (`ChangeSource`)."""
+    (`ChangeSource`). `occurred_on` is the day the event is known from: cancel attempts and
+    cadence reasons (survey answers of subscribers who stayed) are only settled some days
+    after the answer, and the loaders date them then, so features as of a past day never
+    see them early."""
 
     subscriber: Array
     occurred_on: Array

@@ -1,5 +1,6 @@
 """Loaders: a small hand-built shop read into exactly the expected engine columns (both
-backends), local days in the shop's timezone, and statuses rebuilt for an earlier as-of."""
+backends), local days in the shop's timezone, statuses rebuilt for an earlier as-of, and the
+survey signals of churn risk dated when they became known."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from plugin.value import (
     EndSource,
     EventKind,
 )
+from plugin.value.behaviour import features_as_of
+from plugin.value.engine import behaviour_log
 from tests.plugin.scoring.builders import ShopBuilder, at, days_since_epoch
 
 TZ = "America/New_York"
@@ -214,3 +217,73 @@ async def test_other_shops_rows_are_never_loaded(runtime: Runtime, shop: ShopBui
     # The other shop's customer 501 paid 99.00; nothing of it reaches this shop's arrays.
     assert 99.0 not in loaded.history.con_amount.tolist()
     assert loaded.history.customer_id.tolist() == [501, 502, 503, 505]
+
+
+async def test_survey_signals_are_features_once_settled(runtime: Runtime) -> None:
+    """Cancel attempts and cadence reasons count in the 90 days before the cutoff, from the
+    day their answer settled: answer + the shop's cancel answer window (3 days here)."""
+    s = await ShopBuilder.create(
+        runtime,
+        "survey-signals.myshopify.com",
+        timezone=TZ,
+        settings={"surveys": {"cancel_answer_window_days": 3}},
+    )
+    ada = await s.subscriber(601)
+    c_ada = await s.contract(ada, started=at(2025, 11, 1))
+    await s.change(c_ada, "cancel_attempt", at(2025, 12, 5), source="subscriber")  # 8 Dec
+    await s.change(c_ada, "cancel_attempt", at(2026, 2, 20), source="subscriber")  # 23 Feb
+    await s.change(c_ada, "cadence_reason", at(2026, 2, 20), source="subscriber")  # 23 Feb
+    await s.change(c_ada, "cancel_attempt", at(2026, 3, 6), source="subscriber")  # 9 Mar
+    # Settles at 12:00 UTC on 11 March, after the cut-off (end of 10 March in New York).
+    await s.change(c_ada, "cancel_attempt", at(2026, 3, 8), source="subscriber")
+    bob = await s.subscriber(602)
+    c_bob = await s.contract(bob, started=at(2025, 11, 1))
+    await s.change(c_bob, "skip", at(2026, 3, 1), source="merchant")  # known at once
+    await s.change(c_bob, "cadence_reason", at(2026, 3, 9), source="subscriber")  # 12 Mar
+
+    loaded = await load(runtime, s)
+    inputs = inputs_as_of(loaded.history, days_since_epoch(TODAY)).inputs
+    ev = inputs.events
+    assert sorted(
+        zip(ev.subscriber.tolist(), ev.occurred_on.tolist(), ev.kind.tolist(), strict=True)
+    ) == [
+        (0, date(2025, 12, 8), EventKind.CANCEL_ATTEMPT),
+        (0, date(2026, 2, 23), EventKind.CANCEL_ATTEMPT),
+        (0, date(2026, 2, 23), EventKind.CADENCE_REASON),
+        (0, date(2026, 3, 9), EventKind.CANCEL_ATTEMPT),
+        (1, date(2026, 3, 1), EventKind.SKIP),
+    ]
+
+    log = behaviour_log(inputs)
+    subs = np.arange(2)
+    # As the engine scores today: the cut-off is the first day not known (11 March); the
+    # window starts 90 days earlier (11 December), after Ada's first attempt settled.
+    now = features_as_of(log, D("2026-03-11"), subs)
+    assert now.cancel_attempts.tolist() == [2, 0]
+    assert now.cadence_complaint.tolist() == [True, False]
+    assert now.skips.tolist() == [0, 1]
+    assert now.observed_until == D("2026-03-09")
+    # A training window cut on 1 March (window from 1 December): the December attempt and
+    # the February answers, not the March attempt nor Bob's skip of 1 March.
+    march = features_as_of(log, D("2026-03-01"), subs)
+    assert march.cancel_attempts.tolist() == [2, 0]
+    assert march.cadence_complaint.tolist() == [True, False]
+    assert march.skips.tolist() == [0, 0]
+    assert march.observed_until == D("2026-02-23")
+    # Cut on 23 February, the answers of the 20th were still unsettled.
+    feb = features_as_of(log, D("2026-02-23"), subs)
+    assert feb.cancel_attempts.tolist() == [1, 0]
+    assert feb.cadence_complaint.tolist() == [False, False]
+    assert feb.observed_until == D("2025-12-08")
+
+
+async def test_survey_signals_wait_the_default_answer_window(runtime: Runtime) -> None:
+    s = await ShopBuilder.create(runtime, "default-window.myshopify.com", timezone=TZ)
+    ada = await s.subscriber(601)
+    c_ada = await s.contract(ada, started=at(2025, 11, 1))
+    await s.change(c_ada, "cancel_attempt", at(2026, 2, 20), source="subscriber")  # 27 Feb
+    await s.change(c_ada, "cadence_reason", at(2026, 3, 6), source="subscriber")  # 13 Mar
+    loaded = await load(runtime, s)
+    ev = inputs_as_of(loaded.history, days_since_epoch(TODAY)).inputs.events
+    assert ev.occurred_on.tolist() == [date(2026, 2, 27)]
+    assert ev.kind.tolist() == [EventKind.CANCEL_ATTEMPT]

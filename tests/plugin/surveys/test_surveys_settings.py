@@ -12,6 +12,7 @@ from plugin.surveys.settings import (
     SurveySettingsError,
     parse_survey_settings,
     survey_settings,
+    survey_settings_from,
 )
 
 
@@ -56,3 +57,10 @@ def test_reader_keeps_good_values_and_drops_bad_ones() -> None:
     assert settings.nps_delay == timedelta(days=1.5)
     assert settings.nps_throttle == DEFAULTS.nps_throttle
     assert survey_settings(Shop(domain="b.myshopify.com", settings={"surveys": [1]})) == DEFAULTS
+
+
+def test_reader_from_the_settings_column() -> None:
+    assert survey_settings_from(None, 1) == DEFAULTS
+    assert survey_settings_from({"surveys": "x"}, 1) == DEFAULTS
+    window = survey_settings_from({"surveys": {"cancel_answer_window_days": 3}}, 1)
+    assert window.cancel_answer_window == timedelta(days=3)

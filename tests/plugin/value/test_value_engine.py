@@ -226,3 +226,31 @@ def test_none_churned_shop_reports_its_fallback() -> None:
     assert s.churn_risk == pytest.approx([0.1] * 4)
     assert (s.risk_method == RiskMethod.FIXED_MULTIPLIERS).all()
     assert np.isfinite(s.expected_residual_value).all()
+
+
+def test_survey_signals_move_the_fixed_multiplier_risk() -> None:
+    # Same four subscribers (baseline 0.1, odds 1/9); survey answers of subscribers who
+    # stayed, inside and outside the 90-day feature window before 1 July.
+    shop = _simple_shop(ended=False)
+    events = EventColumns(
+        subscriber=[1, 2, 3, 3, 0],
+        occurred_on=["2025-06-10", "2025-06-10", "2025-05-01", "2025-05-01", "2025-03-01"],
+        kind=[
+            EventKind.CANCEL_ATTEMPT,
+            EventKind.CADENCE_REASON,
+            EventKind.CANCEL_ATTEMPT,
+            EventKind.CADENCE_REASON,
+            EventKind.CANCEL_ATTEMPT,  # 122 days before: not a feature any more
+        ],
+        source=[1] * 5,
+    )
+    shop = ShopInputs(
+        subscribers=shop.subscribers,
+        contracts=shop.contracts,
+        billing_attempts=shop.billing_attempts,
+        events=events,
+    )
+    s = score_shop(shop, AS_OF).subscribers
+    # 0: baseline. 1: × 2.0 → 2/11. 2: × 1.2 → 2/17. 3: × 2.4 → 2.4/11.4.
+    assert s.churn_risk == pytest.approx([0.1, 2 / 11, 2 / 17, 2.4 / 11.4])
+    assert (s.risk_method == RiskMethod.FIXED_MULTIPLIERS).all()

@@ -32,6 +32,7 @@ def feats(n: int = 1, cutoff=CUT, observed_until=None, **cols) -> RiskFeatures:
         "paused": np.zeros(n, bool),
         "detractor": np.zeros(n, bool),
         "cancel_attempts": np.zeros(n, np.int64),
+        "cadence_complaint": np.zeros(n, bool),
     }
     base.update({k: np.asarray(v) for k, v in cols.items()})
     seen = observed_until if observed_until is not None else cutoff - np.timedelta64(1, "D")
@@ -58,16 +59,30 @@ def test_fixed_multipliers_hand_computed() -> None:
     assert risk == pytest.approx([0.25, 8 / 17, 0.1, 1.0, 0.0])
 
 
-def test_fixed_multipliers_each_signal_raises_risk_and_output_is_a_probability() -> None:
+def test_fixed_multipliers_for_survey_signals_hand_computed() -> None:
     f = feats(
-        6,
-        skips=[0, 1, 0, 0, 0, 9],
-        paused=[0, 0, 1, 0, 0, 1],
-        cancel_attempts=[0, 0, 0, 1, 0, 9],
-        detractor=[0, 0, 0, 0, 1, 1],
+        4,
+        cancel_attempts=[1, 3, 0, 1],
+        cadence_complaint=[False, False, True, True],
     )
     risk = fixed_multiplier_risk(f)
-    assert np.all(risk[1:5] > risk[0])
+    # Baseline odds 1/9. 0: one cancel attempt × 2.0 → 2/9 → 2/11. 1: three attempts count
+    # as two: × 4 → 4/9 → 4/13. 2: a cadence complaint × 1.2 → 0.4/3 → 2/17.
+    # 3: × 2.0 × 1.2 → 2.4/9 → 2.4/11.4.
+    assert risk == pytest.approx([2 / 11, 4 / 13, 2 / 17, 2.4 / 11.4])
+
+
+def test_fixed_multipliers_each_signal_raises_risk_and_output_is_a_probability() -> None:
+    f = feats(
+        7,
+        skips=[0, 1, 0, 0, 0, 0, 9],
+        paused=[0, 0, 1, 0, 0, 0, 1],
+        cancel_attempts=[0, 0, 0, 1, 0, 0, 9],
+        detractor=[0, 0, 0, 0, 1, 0, 1],
+        cadence_complaint=[0, 0, 0, 0, 0, 1, 1],
+    )
+    risk = fixed_multiplier_risk(f)
+    assert np.all(risk[1:6] > risk[0])
     assert np.all((risk >= 0) & (risk <= 1))
 
 
@@ -118,8 +133,20 @@ def _log(n, attempts=(), events=(), answers=()) -> BehaviourLog:
 def test_features_as_of_reads_only_rows_before_the_cutoff() -> None:
     before = [(0, "2025-05-10", True), (0, "2025-05-20", False), (1, "2025-05-01", True)]
     after = [(0, "2025-06-01", True), (1, "2025-06-05", False)]
-    ev_before = [(0, "2025-05-25", EventKind.SKIP), (1, "2025-03-01", EventKind.SKIP)]
-    ev_after = [(0, "2025-06-02", EventKind.CANCEL_ATTEMPT), (1, "2025-06-01", EventKind.PAUSE)]
+    ev_before = [
+        (0, "2025-05-25", EventKind.SKIP),
+        (1, "2025-03-01", EventKind.SKIP),
+        (0, "2025-05-31", EventKind.CANCEL_ATTEMPT),  # the last day before the cutoff
+        (0, "2025-04-01", EventKind.CANCEL_ATTEMPT),
+        (0, "2025-03-02", EventKind.CANCEL_ATTEMPT),  # 91 days before: outside the window
+        (1, "2025-03-03", EventKind.CADENCE_REASON),  # 90 days before: inside
+    ]
+    ev_after = [
+        (0, "2025-06-02", EventKind.CANCEL_ATTEMPT),
+        (1, "2025-06-01", EventKind.PAUSE),
+        (1, "2025-06-01", EventKind.CANCEL_ATTEMPT),  # on the cutoff day: not known yet
+        (0, "2025-06-01", EventKind.CADENCE_REASON),
+    ]
     ans_before = [(0, "2025-01-01", 9), (0, "2025-05-01", 3)]
     ans_after = [(0, "2025-06-10", 10)]
     base = [0.5, 0.3, 0.2]
@@ -140,6 +167,7 @@ def test_features_as_of_reads_only_rows_before_the_cutoff() -> None:
         "paused",
         "detractor",
         "cancel_attempts",
+        "cadence_complaint",
     ):
         assert getattr(f_all, name).tolist() == getattr(f_past, name).tolist(), name
     assert f_all.observed_until < CUT
@@ -148,12 +176,15 @@ def test_features_as_of_reads_only_rows_before_the_cutoff() -> None:
     assert f_past.failed_payments.tolist() == [1, 0]
     assert f_past.skips.tolist() == [1, 0]  # subscriber 1's skip is older than 90 days
     assert f_past.detractor.tolist() == [True, False]  # latest answer before cutoff: 3
+    assert f_past.cancel_attempts.tolist() == [2, 0]
+    assert f_past.cadence_complaint.tolist() == [False, True]
+    assert f_past.observed_until == np.datetime64("2025-05-31")
 
 
-def _windows(signal_days: int, seed: int = 3):
-    """Four 30-day windows of 2000 subscribers each (10 % churn). Churners get a cancel
-    attempt `signal_days` from their window's cutoff: negative = known before the cutoff,
-    positive = only known after it (inside the label window)."""
+def _windows(signal_days: int, seed: int = 3, kind: EventKind = EventKind.CANCEL_ATTEMPT):
+    """Four 30-day windows of 2000 subscribers each (10 % churn). Churners get a `kind` event
+    (a cancel attempt) `signal_days` from their window's cutoff: negative = known before the
+    cutoff, positive = only known after it (inside the label window)."""
     rng = np.random.default_rng(seed)
     per, k = 2000, 4
     n = per * k
@@ -174,7 +205,7 @@ def _windows(signal_days: int, seed: int = 3):
         event_subscriber=np.r_[noise_sub, sig_sub],
         event_on=np.r_[noise_on, sig_on],
         event_kind=np.r_[
-            np.full(noise_sub.size, EventKind.SKIP), np.full(sig_sub.size, EventKind.CANCEL_ATTEMPT)
+            np.full(noise_sub.size, EventKind.SKIP), np.full(sig_sub.size, kind)
         ].astype(np.int8),
         answer_subscriber=np.zeros(0, np.int64),
         answer_on=np.zeros(0, "datetime64[D]"),
@@ -188,8 +219,12 @@ def _windows(signal_days: int, seed: int = 3):
     return windows
 
 
-def test_a_signal_known_before_the_cutoff_is_learned() -> None:
-    windows = _windows(signal_days=-5)
+SURVEY_SIGNALS = [EventKind.CANCEL_ATTEMPT, EventKind.CADENCE_REASON]
+
+
+@pytest.mark.parametrize("kind", SURVEY_SIGNALS)
+def test_a_signal_known_before_the_cutoff_is_learned(kind: EventKind) -> None:
+    windows = _windows(signal_days=-5, kind=kind)
     model, report = train_logistic_risk(windows[:-1], windows[-1])
     assert model is not None and report.method == RiskMethod.LOGISTIC
     assert report.holdout_auc is not None and report.holdout_auc > 0.9
@@ -197,11 +232,14 @@ def test_a_signal_known_before_the_cutoff_is_learned() -> None:
     assert report.n_train_churn >= 200
 
 
-def test_a_signal_only_known_after_the_cutoff_does_not_raise_auc() -> None:
-    # Same data, but every churner's cancel attempt happens after their window's cutoff. If
-    # anything leaked across the cutoff, the holdout AUC would be near 1.
-    windows = _windows(signal_days=+5)
+@pytest.mark.parametrize("kind", SURVEY_SIGNALS)
+def test_a_signal_only_known_after_the_cutoff_does_not_raise_auc(kind: EventKind) -> None:
+    # Same data, but every churner's cancel attempt (or cadence complaint) happens after
+    # their window's cutoff. If anything leaked across the cutoff, the holdout AUC would be
+    # near 1.
+    windows = _windows(signal_days=+5, kind=kind)
     assert all(w.features.cancel_attempts.sum() == 0 for w in windows)
+    assert all(w.features.cadence_complaint.sum() == 0 for w in windows)
     model, report = train_logistic_risk(windows[:-1], windows[-1])
     assert report.holdout_auc is not None and abs(report.holdout_auc - 0.5) < 0.06
     assert model is None and report.method == RiskMethod.FIXED_MULTIPLIERS
