@@ -293,6 +293,16 @@ async def record_contract_facts(
     return Recorded(contract, state, ended is not None and newly_ended)
 
 
+async def _notify_comeback(
+    session: AsyncSession, shop: Shop, recorded: Recorded, status: str, at: datetime
+) -> None:
+    """A non-ending status at `at` retracts a cancellation that ended the contract before it.
+    Called before `_notify_end`: a late comeback can move the end to a later cancel."""
+    if status not in ContractStatus.ENDED:
+        await session.flush()
+        await hooks.on_contract_reactivated(session, shop, recorded.contract, at)
+
+
 async def _notify_end(session: AsyncSession, shop: Shop, recorded: Recorded) -> None:
     contract, end_status = recorded.contract, recorded.state.end_status
     if recorded.newly_ended and contract.ended_at is not None and end_status is not None:
@@ -307,6 +317,7 @@ async def handle_contract_event(ctx: EventContext) -> str:
     if contract.origin_order_id is not None:
         await link_known_order(ctx, contract.origin_order_id, contract)
     await refresh_details(ctx, contract, facts.gid)
+    await _notify_comeback(ctx.session, ctx.shop, recorded, facts.status, ctx.occurred_at)
     await _notify_end(ctx.session, ctx.shop, recorded)
     return InboxStatus.HANDLED
 
@@ -359,5 +370,6 @@ async def import_contract(
         if order is not None:
             await link_order(session, order, contract)
     store_details(contract, details, observed_at)
+    await _notify_comeback(session, shop, recorded, facts.status, observed_at)
     await _notify_end(session, shop, recorded)
     return not known

@@ -60,10 +60,24 @@ async def _installed_after(session: AsyncSession, shop_id: int, at: datetime) ->
     return found.first() is not None
 
 
+def _token_granted_after(shop: Shop, at: datetime) -> bool:
+    """The merchant reinstalled and opened the app (token exchange) after `at`, so an
+    uninstall fired earlier is an old one delivered late.
+
+    `installed_at` starts as the row's creation time and moves later only on a reinstall
+    (`mark_installed`), which is why it must be past `created_at` to count as evidence."""
+    return (
+        shop.access_token_enc is not None
+        and shop.installed_at > at
+        and shop.installed_at > shop.created_at
+    )
+
+
 async def handle_app_uninstalled(ctx: EventContext) -> str:
     shop = ctx.shop
-    if shop.uninstalled_at is None and await _installed_after(
-        ctx.session, ctx.shop_id, ctx.occurred_at
+    if shop.uninstalled_at is None and (
+        _token_granted_after(shop, ctx.occurred_at)
+        or await _installed_after(ctx.session, ctx.shop_id, ctx.occurred_at)
     ):
         # A late delivery from before a reinstall: the fresh install stays intact.
         return InboxStatus.HANDLED

@@ -164,6 +164,26 @@ async def test_reactivation_clears_the_end(rt: Runtime, hook_calls: HookCalls) -
     ]
 
 
+async def test_a_comeback_retracts_the_cancellation_through_the_webhooks(rt: Runtime) -> None:
+    cid = next_id()
+    await deliver(
+        rt,
+        Event(CREATE, contract(cid, revision_id=1), at=T0),
+        Event(CANCEL, contract(cid, status="cancelled", revision_id=2), at=T0 + 3 * DAY),
+    )
+    assert len(await rows(rt, Cancellation)) == 1
+    # Activated again (delivered as an update): the cancel no longer counts anywhere.
+    await deliver(rt, Event(UPDATE, contract(cid, revision_id=3), at=T0 + 4 * DAY))
+    assert await rows(rt, Cancellation) == []
+    # A status from before the cancel, delivered late, retracts nothing.
+    await deliver(
+        rt, Event(CANCEL, contract(cid, status="cancelled", revision_id=4), at=T0 + 9 * DAY)
+    )
+    await deliver(rt, Event(PAUSE, contract(cid, status="paused", revision_id=2), at=T0 + DAY))
+    [cancellation] = await rows(rt, Cancellation)
+    assert cancellation.cancelled_at == T0 + 9 * DAY
+
+
 async def test_an_end_is_dated_by_its_first_ending(rt: Runtime, hook_calls: HookCalls) -> None:
     cid = next_id()
     await deliver(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from plugin.models import InboxStatus
+from plugin.db.transaction import transaction
+from plugin.domain.shops import mark_installed
+from plugin.models import InboxStatus, Shop
+from plugin.models.base import utcnow
 from plugin.runtime import Runtime
 from tests.plugin.domain.domain_helpers import give_token, shop_of
 from tests.support.fake_shopify import FakeShopify
@@ -59,6 +62,31 @@ async def test_a_late_uninstall_does_not_undo_a_reinstall(
     shop = await shop_of(rt)
     assert shop.uninstalled_at is None
     assert shop.access_token_enc is not None
+
+
+async def test_opening_the_app_reinstalls_and_a_late_uninstall_keeps_it(
+    rt: Runtime, shopify: FakeShopify
+) -> None:
+    uninstalled = utcnow() - 2 * DAY
+    await deliver(rt, Event("app/uninstalled", app_uninstalled(at=uninstalled), at=uninstalled))
+    # The merchant installs again and opens the app: the page marks the shop installed and
+    # token exchange stores a token (no webhook is evidence of it yet).
+    opened = utcnow()
+    async with transaction(rt.sessionmaker, None) as tx:
+        shop = await tx.session.get_one(Shop, (await shop_of(rt)).id)
+        assert mark_installed(shop, opened)
+    await give_token(rt, shopify)
+    # The uninstall from before, redelivered by Shopify's retries, changes nothing.
+    await deliver(rt, Event("app/uninstalled", app_uninstalled(at=uninstalled), at=uninstalled))
+    shop = await shop_of(rt)
+    assert (shop.uninstalled_at, shop.installed_at) == (None, opened)
+    assert shop.access_token_enc is not None
+    # A newer uninstall still counts.
+    later = opened + DAY
+    await deliver(rt, Event("app/uninstalled", app_uninstalled(at=later), at=later))
+    shop = await shop_of(rt)
+    assert shop.uninstalled_at == later
+    assert shop.access_token_enc is None
 
 
 async def test_scopes_follow_the_latest_update(rt: Runtime) -> None:
