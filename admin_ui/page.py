@@ -43,7 +43,7 @@ from plugin.shopify.errors import ShopifyError
 from plugin.shopify.tokens import exchange_session_token
 from plugin.shopify.verify import (
     InvalidRequest,
-    _app_config,  # the one place Settings become shopify_app's config
+    app_config,
     normalize_shop_domain,
     verify_session_token,
 )
@@ -101,7 +101,7 @@ async def app_home(request: Request) -> Response:
     runtime: Runtime = request.state.runtime
     settings = runtime.settings
     result = shopify_app.verify_app_home_req(
-        _shopify_request(request, settings), _app_config(settings), PATCH_ID_TOKEN_PATH
+        _shopify_request(request, settings), app_config(settings), PATCH_ID_TOKEN_PATH
     )
     if not result.ok or result.id_token is None:
         log.info("app home request not verified: %s", result.log.code)
@@ -152,7 +152,7 @@ async def patch_id_token(request: Request) -> Response:
     if normalize_shop_domain(request.query_params.get("shop")) is None:
         return PlainTextResponse("Bad Request", status_code=400)
     result = shopify_app.app_home_patch_id_token(
-        _shopify_request(request, settings), _app_config(settings)
+        _shopify_request(request, settings), app_config(settings)
     )
     if not result.ok:
         log.info("patch id token page refused: %s", result.log.code)

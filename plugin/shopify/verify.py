@@ -111,7 +111,7 @@ def verify_session_token(
         "url": settings.app_url,
         "body": "",
     }
-    result = verify(request, _app_config(settings))
+    result = verify(request, app_config(settings))
     if not result.ok or result.id_token is None:
         raise InvalidRequest(result.log.code)
     claims: dict[str, Any] = result.id_token.claims
@@ -179,7 +179,7 @@ def verify_app_proxy_query(query_string: str, settings: Settings) -> ProxyReques
         "body": "",
     }
     try:
-        result = shopify_app.verify_app_proxy_req(request, _app_config(settings))
+        result = shopify_app.verify_app_proxy_req(request, app_config(settings))
     except TypeError:
         # shopify_app compares signatures as str; a non-ASCII signature makes that raise.
         raise InvalidRequest("invalid_signature") from None
@@ -201,7 +201,7 @@ def verify_app_proxy_query(query_string: str, settings: Settings) -> ProxyReques
     )
 
 
-def _app_config(settings: Settings) -> AppConfig:
+def app_config(settings: Settings) -> AppConfig:
     return {
         "client_id": settings.api_key,
         "client_secret": settings.api_secret.get(),

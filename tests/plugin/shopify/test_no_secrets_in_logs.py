@@ -19,8 +19,6 @@ from plugin.shopify.tokens import access_token_for, exchange_session_token
 from tests.support.fake_shopify import FakeShopify
 from tests.support.signing import API_SECRET, API_SECRET_PREVIOUS, SHOP, session_token
 
-pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
-
 
 async def _no_sleep(_seconds: float) -> None:
     return None

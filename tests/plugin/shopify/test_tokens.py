@@ -27,8 +27,6 @@ from plugin.shopify.verify import InvalidRequest
 from tests.support.fake_shopify import FakeShopify
 from tests.support.signing import API_SECRET_PREVIOUS, SHOP, TOKEN_KEY, session_token
 
-pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
-
 
 async def _exchange(runtime: Runtime, **token_kwargs: Any) -> None:
     async with transaction(runtime.sessionmaker, None) as tx:
