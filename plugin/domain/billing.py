@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from plugin.domain.context import EventContext
-from plugin.domain.contracts import find_contract
 from plugin.domain.errors import ContractNotYetKnown, MalformedPayload
 from plugin.domain.orders import OrderState, link_order, notify_surveys, order_row
 from plugin.domain.payloads import first_id, positive_int, require_id, text
-from plugin.domain.rows import insert_if_absent, locked_one
+from plugin.domain.rows import fetch_locked_one, insert_if_absent, lock
 from plugin.models import (
     BillingAttempt,
     BillingAttemptStatus,
@@ -40,11 +39,26 @@ _OUTCOME_RANK = {
 CHANGE_SOURCES = frozenset({"subscriber", "merchant"})
 
 
+_CONTRACT = select(Contract).where(
+    Contract.shop_id == bindparam("shop_id"), Contract.contract_id == bindparam("contract_id")
+)
+_ATTEMPT = lock(
+    select(BillingAttempt).where(
+        BillingAttempt.shop_id == bindparam("shop_id"),
+        BillingAttempt.attempt_id == bindparam("attempt_id"),
+    )
+)
+
+
 async def _contract_of(ctx: EventContext) -> Contract:
     contract_id = require_id(
         ctx.payload, "subscription_contract_id", "admin_graphql_api_subscription_contract_id"
     )
-    contract = await find_contract(ctx.session, ctx.shop_id, contract_id)
+    # What plugin.domain.contracts.find_contract reads, as a statement built once.
+    result = await ctx.session.execute(
+        _CONTRACT, {"shop_id": ctx.shop_id, "contract_id": contract_id}
+    )
+    contract = result.scalar_one_or_none()
     if contract is None:
         raise ContractNotYetKnown(contract_id)
     return contract
@@ -76,11 +90,8 @@ async def handle_billing_attempt(ctx: EventContext) -> str:
         ("shop_id", "attempt_id"),
     )
     if not created:
-        attempt = await locked_one(
-            ctx.session,
-            select(BillingAttempt).where(
-                BillingAttempt.shop_id == ctx.shop_id, BillingAttempt.attempt_id == attempt_id
-            ),
+        attempt = await fetch_locked_one(
+            ctx.session, _ATTEMPT, {"shop_id": ctx.shop_id, "attempt_id": attempt_id}
         )
         if (_OUTCOME_RANK[status], ctx.occurred_at) > (
             _OUTCOME_RANK[attempt.status],

@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Insert, bindparam, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.domain.context import EventContext
 from plugin.domain.payloads import first_id, money, require_id, section, text, timestamp
-from plugin.domain.rows import insert_if_absent, locked, locked_one
+from plugin.domain.rows import fetch_locked, fetch_locked_one, lock
 from plugin.domain.subscribers import Profile, apply_profile, find_subscriber
 from plugin.models import (
     BillingAttempt,
@@ -33,22 +34,44 @@ DELIVERED = "delivered"
 async def order_row(
     session: AsyncSession, shop_id: int, order_id: int, created_at: datetime
 ) -> Order:
-    """The shop's order, created if new (as a placeholder until orders/create fills it), locked."""
-    await insert_if_absent(
-        session,
-        Order,
-        {"shop_id": shop_id, "order_id": order_id, "created_at_shop": created_at},
-        ("shop_id", "order_id"),
-    )
-    return await locked_one(
-        session, select(Order).where(Order.shop_id == shop_id, Order.order_id == order_id)
-    )
+    """The shop's order, created if new (as a placeholder until orders/create fills it), locked.
+
+    INSERT … ON CONFLICT DO NOTHING RETURNING the row: a new order is ours in one statement;
+    an existing one is then read under a lock, as `find_order` does.
+    """
+    dialect = session.get_bind().dialect.name
+    values = {"shop_id": shop_id, "order_id": order_id, "created_at_shop": created_at}
+    created = (await session.execute(_new_order(dialect), values)).scalar_one_or_none()
+    if created is not None:
+        return created
+    return await fetch_locked_one(session, _ORDER, {"shop_id": shop_id, "order_id": order_id})
+
+
+_new_orders: dict[str, Insert] = {}
+
+
+def _new_order(dialect: str) -> Insert:
+    statement = _new_orders.get(dialect)
+    if statement is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = _new_orders[dialect] = (
+            insert(Order)
+            .on_conflict_do_nothing(index_elements=["shop_id", "order_id"])
+            .returning(Order)
+        )
+    return statement
 
 
 async def find_order(session: AsyncSession, shop_id: int, order_id: int) -> Order | None:
-    return await locked(
-        session, select(Order).where(Order.shop_id == shop_id, Order.order_id == order_id)
+    """The shop's order, locked, if we have it."""
+    return await fetch_locked(session, _ORDER, {"shop_id": shop_id, "order_id": order_id})
+
+
+_ORDER = lock(
+    select(Order).where(
+        Order.shop_id == bindparam("shop_id"), Order.order_id == bindparam("order_id")
     )
+)
 
 
 @dataclass(frozen=True)
@@ -103,40 +126,62 @@ async def link_known_order(ctx: EventContext, order_id: int, contract: Contract)
 
 async def contract_of_order(session: AsyncSession, shop_id: int, order_id: int) -> Contract | None:
     """The contract an order belongs to, if its contract or billing attempt is known already."""
-    origin = await session.execute(
-        select(Contract)
-        .where(Contract.shop_id == shop_id, Contract.origin_order_id == order_id)
-        .order_by(Contract.contract_id)
-        .limit(1)
-    )
-    contract = origin.scalar_one_or_none()
+    contract = await origin_contract(session, shop_id, order_id)
     if contract is not None:
         return contract
-    renewal = await session.execute(
-        select(Contract)
-        .join(BillingAttempt, BillingAttempt.contract_pk == Contract.id)
-        .where(
-            BillingAttempt.shop_id == shop_id,
-            BillingAttempt.order_id == order_id,
-            BillingAttempt.status == BillingAttemptStatus.SUCCESS,
-            Contract.shop_id == shop_id,
-        )
-        .order_by(Contract.contract_id)
-        .limit(1)
-    )
-    return renewal.scalar_one_or_none()
+    return await renewal_contract(session, shop_id, order_id)
+
+
+async def origin_contract(session: AsyncSession, shop_id: int, order_id: int) -> Contract | None:
+    """The lowest contract the order started, if any is known."""
+    result = await session.execute(_ORIGIN_CONTRACT, {"shop_id": shop_id, "order_id": order_id})
+    return result.scalar_one_or_none()
+
+
+async def renewal_contract(session: AsyncSession, shop_id: int, order_id: int) -> Contract | None:
+    """The lowest contract with a successful billing attempt that made the order, if known."""
+    result = await session.execute(_RENEWAL_CONTRACT, {"shop_id": shop_id, "order_id": order_id})
+    return result.scalar_one_or_none()
 
 
 async def first_delivery(session: AsyncSession, shop_id: int, order_id: int) -> datetime | None:
     """When the order was first delivered, from fulfillment events that came before it."""
-    result = await session.execute(
-        select(func.min(FulfillmentEvent.happened_at)).where(
-            FulfillmentEvent.shop_id == shop_id,
-            FulfillmentEvent.order_id == order_id,
-            FulfillmentEvent.status == DELIVERED,
-        )
-    )
+    result = await session.execute(_FIRST_DELIVERY, {"shop_id": shop_id, "order_id": order_id})
     return result.scalar_one_or_none()
+
+
+_ORIGIN_CONTRACT = (
+    select(Contract)
+    .where(
+        Contract.shop_id == bindparam("shop_id"), Contract.origin_order_id == bindparam("order_id")
+    )
+    .order_by(Contract.contract_id)
+    .limit(1)
+)
+_RENEWAL_CONTRACT = (
+    select(Contract)
+    .join(BillingAttempt, BillingAttempt.contract_pk == Contract.id)
+    .where(
+        BillingAttempt.shop_id == bindparam("shop_id"),
+        BillingAttempt.order_id == bindparam("order_id"),
+        BillingAttempt.status == BillingAttemptStatus.SUCCESS,
+        Contract.shop_id == bindparam("shop_id"),
+    )
+    .order_by(Contract.contract_id)
+    .limit(1)
+)
+_FIRST_DELIVERY = select(func.min(FulfillmentEvent.happened_at)).where(
+    FulfillmentEvent.shop_id == bindparam("shop_id"),
+    FulfillmentEvent.order_id == bindparam("order_id"),
+    FulfillmentEvent.status == DELIVERED,
+)
+# `find_order` and `first_delivery` in one statement (the order row alone is locked).
+_ORDER_AND_FIRST_DELIVERY = (
+    select(Order, _FIRST_DELIVERY.scalar_subquery())
+    .where(Order.shop_id == bindparam("shop_id"), Order.order_id == bindparam("order_id"))
+    .with_for_update(of=Order)
+    .execution_options(populate_existing=True)
+)
 
 
 async def handle_order(ctx: EventContext) -> str:
@@ -147,7 +192,7 @@ async def handle_order(ctx: EventContext) -> str:
     customer = section(payload, "customer")
     customer_id = first_id(customer, "id", "admin_graphql_api_id")
 
-    contract = await contract_of_order(ctx.session, ctx.shop_id, order_id)
+    contract = await origin_contract(ctx.session, ctx.shop_id, order_id)
     # Subscriber before order: the same lock order as contract events, so they cannot deadlock.
     if customer_id is not None:
         subscriber = await find_subscriber(ctx.session, ctx.shop_id, customer_id)
@@ -158,7 +203,21 @@ async def handle_order(ctx: EventContext) -> str:
             profile = Profile.from_customer(fields, payload.get("customer_locale"))
             apply_profile(subscriber, profile, ctx.occurred_at)
 
-    order = await order_row(ctx.session, ctx.shop_id, order_id, created_at)
+    # Usually known already (orders/fulfilled, or a renewal's billing attempt came first):
+    # then one statement locks it and reads its first delivery.
+    params = {"shop_id": ctx.shop_id, "order_id": order_id}
+    found = (await ctx.session.execute(_ORDER_AND_FIRST_DELIVERY, params)).one_or_none()
+    order, delivered = (found[0], found[1]) if found is not None else (None, None)
+    if contract is None and (order is None or order.contract_pk is None):
+        # Not the origin of a known contract: a renewal's, if its attempt is known. An order
+        # linked already needs no look-up: a successful attempt links its order when it is
+        # processed (creating the order if needed), and a link only ever moves to a lower
+        # contract id, so no attempt's contract can change it here (`contract_of_order` is
+        # the whole rule; this spares every linked order a search of the shop's attempts).
+        contract = await renewal_contract(ctx.session, ctx.shop_id, order_id)
+    if order is None:
+        order = await order_row(ctx.session, ctx.shop_id, order_id, created_at)
+        delivered = await first_delivery(ctx.session, ctx.shop_id, order_id)
     before = OrderState.of(order)
     order.created_at_shop = created_at
     total = money(payload.get("total_price"))
@@ -171,7 +230,6 @@ async def handle_order(ctx: EventContext) -> str:
         order.fulfilled_at is None or ctx.occurred_at < order.fulfilled_at
     ):
         order.fulfilled_at = ctx.occurred_at
-    delivered = await first_delivery(ctx.session, ctx.shop_id, order_id)
     if delivered is not None and (order.delivered_at is None or delivered < order.delivered_at):
         order.delivered_at = delivered
     if contract is not None:

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.domain.context import EventContext
 from plugin.domain.payloads import require_id, text
-from plugin.domain.rows import insert_if_absent, locked, locked_one
+from plugin.domain.rows import fetch_locked, fetch_locked_one, insert_if_absent, lock
 from plugin.models import InboxStatus, Subscriber
 
 
@@ -48,7 +48,9 @@ async def subscriber_for(
         {"shop_id": shop_id, "customer_id": customer_id, "first_seen_at": seen_at},
         ("shop_id", "customer_id"),
     )
-    subscriber = await locked_one(session, _by_customer(shop_id, customer_id))
+    subscriber = await fetch_locked_one(
+        session, _BY_CUSTOMER, {"shop_id": shop_id, "customer_id": customer_id}
+    )
     if seen_at < subscriber.first_seen_at:
         subscriber.first_seen_at = seen_at
     return subscriber
@@ -57,13 +59,18 @@ async def subscriber_for(
 async def find_subscriber(
     session: AsyncSession, shop_id: int, customer_id: int
 ) -> Subscriber | None:
-    return await locked(session, _by_customer(shop_id, customer_id))
-
-
-def _by_customer(shop_id: int, customer_id: int) -> Select[Subscriber]:
-    return select(Subscriber).where(
-        Subscriber.shop_id == shop_id, Subscriber.customer_id == customer_id
+    """The shop's subscriber for this customer, locked for this transaction, if known."""
+    return await fetch_locked(
+        session, _BY_CUSTOMER, {"shop_id": shop_id, "customer_id": customer_id}
     )
+
+
+_BY_CUSTOMER = lock(
+    select(Subscriber).where(
+        Subscriber.shop_id == bindparam("shop_id"),
+        Subscriber.customer_id == bindparam("customer_id"),
+    )
+)
 
 
 def apply_profile(subscriber: Subscriber, profile: Profile, at: datetime) -> bool:
