@@ -1,9 +1,17 @@
 """Replay a simulated history through the app's real pipeline, in simulated time.
 
 Webhook events go in exactly as real ones do: `record_delivery` stores the inbox row, then the
-workers' `process_event` job (taken from the runtime's in-process queue, one transaction per
-job) applies it. Subscribers' answers go through the survey services at their simulated times,
-and due NPS invitations are released as simulated time passes, as the release cron would.
+workers' `process_event` job applies it through its own code, `process_inbox_row` (effect and
+"handled" mark together). Consecutive jobs share one transaction, flushed and emptied between
+them; a batch with a failing job rolls back and runs again one job per transaction through
+`process_event` itself, which records the failure as the worker would. Subscribers' answers go
+through the survey services at their simulated times, and due NPS invitations are released as
+simulated time passes, as the release cron would.
+
+Recomputes the jobs ask for are held back while the history is half replayed (`ReplayQueue`);
+once it is complete, every past month-end and the recent days are scored as of their own day
+(`plugin.scoring.recompute.snapshot_history`). The build is the database's only user, so its
+SQLite calls run without aiosqlite's thread hop (`plugin.db.engine.sqlite_inline`).
 
 Contract details (plan name, recurring amount) come from the Admin API in production; the demo
 shop has no Admin API, so they are stored through the same domain service a backfill uses.
@@ -11,19 +19,22 @@ shop has no Admin API, so they are stored through the same domain service a back
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.db.transaction import transaction
+from plugin.db.engine import sqlite_inline
+from plugin.db.transaction import PendingJob, Tx, transaction
 from plugin.demo.behaviour import NpsAnswer, nps_answer
 from plugin.demo.plans import SHOP_CURRENCY
 from plugin.demo.simulation import (
@@ -37,6 +48,7 @@ from plugin.demo.simulation import (
 from plugin.domain.contract_details import store_details
 from plugin.domain.contracts import find_contract
 from plugin.domain.privacy import erase_shop
+from plugin.domain.processing import process_inbox_row
 from plugin.inbox import Delivery, ensure_shop, record_delivery
 from plugin.models import (
     BillingAttempt,
@@ -52,8 +64,10 @@ from plugin.models import (
     Subscriber,
     WebhookInbox,
 )
-from plugin.queue import InProcessQueue
+from plugin.queue import InProcessQueue, JobArg, Queue, check_args
 from plugin.runtime import Runtime
+from plugin.scoring.recompute import snapshot_history
+from plugin.scoring.requests import RECOMPUTE_SHOP
 from plugin.surveys.answers import submit_cancel_reason, submit_nps_answer
 from plugin.surveys.errors import SurveyError
 from plugin.surveys.invitations import release_due
@@ -69,9 +83,13 @@ DEMO_TIMEZONE = "America/New_York"
 # Due NPS invitations go out once a simulated day, at this UTC hour (a daily email batch);
 # production releases them every few minutes, which only changes the hour they are sent.
 RELEASE_HOUR_UTC = 15
-# Inbox rows stored per transaction: consecutive deliveries are recorded together, then
-# processed one job (one transaction) each, in event-time order.
+# Consecutive deliveries are recorded together (one transaction), then their jobs run in
+# event-time order, together in one transaction (see `_Replay._process_together`).
 RECORD_BATCH = 200
+# Daily snapshots computed from the history once it is in: the admin page's trends (90 days by
+# default) and the measured effect of an initiative (its window before and after its start).
+DAILY_SNAPSHOT_DAYS = 180
+SCORING_HISTORY = "scoring past month-ends and days"
 
 # Heap order among actions at the same instant: release first, then events, then answers.
 _RELEASE, _EVENT, _CANCEL_ANSWER, _NPS_ANSWER = 0, 1, 2, 3
@@ -97,12 +115,19 @@ class DemoSummary:
     nps_invitations: int
     nps_responses: int
     failed_events: int
+    replay_seconds: float = 0.0
+    # Snapshots computed from the complete history (first days of months; days).
+    month_snapshots: tuple[date, ...] = ()
+    day_snapshots: tuple[date, ...] = ()
+    snapshot_seconds: float = 0.0
 
     def lines(self) -> list[str]:
         statuses = ", ".join(f"{n:,} {status}" for status, n in sorted(self.contracts.items()))
-        return [
+        rate = self.events / self.replay_seconds if self.replay_seconds else 0.0
+        lines = [
             f"demo shop {self.shop_domain}: {self.events:,} webhook events replayed"
-            f" in {self.seconds:.1f} s",
+            f" in {self.replay_seconds:.1f} s ({rate:,.0f} events/s), built in"
+            f" {self.seconds:.1f} s",
             f"  {self.subscribers:,} subscribers; contracts: {statuses}",
             f"  {self.orders:,} orders ({self.delivered_orders:,} delivered),"
             f" {self.billing_failures:,} failed payments",
@@ -110,12 +135,27 @@ class DemoSummary:
             f" subscriber's reason",
             f"  {self.nps_invitations:,} NPS invitations, {self.nps_responses:,} answers",
         ]
+        if self.month_snapshots or self.day_snapshots:
+            months = self.month_snapshots
+            span = f" ({months[0]:%Y-%m} to {months[-1]:%Y-%m})" if months else ""
+            lines.append(
+                f"  {len(months)} month-end snapshots{span} and {len(self.day_snapshots)} daily"
+                f" snapshots computed from the complete history in {self.snapshot_seconds:.1f} s"
+            )
+        return lines
 
 
 async def build_demo(
-    runtime: Runtime, config: DemoConfig, *, progress: Progress | None = None
+    runtime: Runtime,
+    config: DemoConfig,
+    *,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+    daily_snapshots: int = DAILY_SNAPSHOT_DAYS,
 ) -> DemoSummary:
-    """Replace the demo shop (and only it) with a freshly simulated history."""
+    """Replace the demo shop (and only it) with a freshly simulated history, then compute its
+    month-end snapshots and the daily snapshots of the `daily_snapshots` days before `now`
+    (default: the current time) from the complete history."""
     queue = runtime.queue
     if not isinstance(queue, InProcessQueue) or PROCESS_EVENT not in queue.handlers:
         raise DemoError(
@@ -124,9 +164,31 @@ async def build_demo(
         )
     started = time.perf_counter()
     history = simulate(config)
-    shop_id = await reset_demo_shop(runtime, config.shop_domain, installed_at=history.start)
-    await _Replay(runtime, queue, history, shop_id, progress).run()
-    return await summarise(runtime, shop_id, config.shop_domain, time.perf_counter() - started)
+    # The build is the engine's only user until it returns: SQLite calls skip aiosqlite's
+    # thread hop (see plugin.db.engine).
+    with sqlite_inline(runtime.engine):
+        shop_id = await reset_demo_shop(runtime, config.shop_domain, installed_at=history.start)
+        await _Replay(runtime, queue, history, shop_id, progress).run()
+        replayed = time.perf_counter()
+        # Recomputes were held back during the replay (see ReplayQueue): the snapshots of the
+        # past are computed once, from the complete history, each as of its own day.
+        snapshots = await snapshot_history(
+            runtime,
+            shop_id,
+            days=daily_snapshots,
+            now=now,
+            progress=None if progress is None else partial(progress, SCORING_HISTORY),
+        )
+        summary = await summarise(
+            runtime, shop_id, config.shop_domain, time.perf_counter() - started
+        )
+    return dataclasses.replace(
+        summary,
+        replay_seconds=replayed - started,
+        month_snapshots=snapshots.months,
+        day_snapshots=snapshots.days,
+        snapshot_seconds=snapshots.seconds.get("total", 0.0),
+    )
 
 
 async def reset_demo_shop(runtime: Runtime, domain: str, *, installed_at: datetime) -> int:
@@ -147,6 +209,31 @@ async def reset_demo_shop(runtime: Runtime, domain: str, *, installed_at: dateti
     return shop_id
 
 
+class ReplayQueue:
+    """The queue the jobs see during the replay: the shop's recompute requests are held back,
+    since a recompute now would score a half-replayed history (the demo scores the complete
+    history once it is in); any other job goes to the runtime's queue."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+        self.held_recomputes = 0
+
+    async def enqueue(
+        self, job: str, *args: JobArg, key: str | None = None, delay_s: float | None = None
+    ) -> bool:
+        if job == RECOMPUTE_SHOP:
+            check_args(args)
+            self.held_recomputes += 1
+            return False
+        return await self.queue.enqueue(job, *args, key=key, delay_s=delay_s)
+
+    async def ping(self) -> bool:
+        return await self.queue.ping()
+
+    async def close(self) -> None:
+        """The runtime's queue outlives the replay."""
+
+
 class _Replay:
     def __init__(
         self,
@@ -156,13 +243,15 @@ class _Replay:
         shop_id: int,
         progress: Progress | None,
     ) -> None:
-        self.runtime = runtime
+        self.queue = ReplayQueue(runtime.queue)
+        self.runtime = dataclasses.replace(runtime, queue=self.queue)
         self.history = history
         self.config: DemoConfig = history.config
         self.shop_id = shop_id
-        # The workers' job, called as the in-process queue would call it (same ctx).
+        # The workers' job, called as the in-process queue would call it (its ctx, with the
+        # replay's runtime).
         self.process_event = queue.handlers[PROCESS_EVENT]
-        self.ctx = queue.ctx
+        self.ctx = {**queue.ctx, "runtime": self.runtime}
         self.progress = progress
         # Answers to invitations depend on which invitations the app released, so they are
         # drawn during the replay, from their own seeded stream.
@@ -228,22 +317,52 @@ class _Replay:
                 if inbox_id is None:
                     raise DemoError(f"webhook {event.webhook_id} was already stored")
                 inbox_ids.append(inbox_id)
-        for event, inbox_id in zip(events, inbox_ids, strict=True):
-            await self.process_event(self.ctx, inbox_id)
-            if event.topic == "subscription_contracts/create":
-                await self._contract_details(event)
-            self.processed += 1
+        jobs = list(zip(events, inbox_ids, strict=True))
+        if not await self._process_together(jobs):
+            for event, inbox_id in jobs:
+                await self.process_event(self.ctx, inbox_id)
+                if event.topic == "subscription_contracts/create":
+                    async with transaction(self.runtime.sessionmaker, None) as tx:
+                        await self._contract_details(tx.session, event)
+        self.processed += len(jobs)
 
-    async def _contract_details(self, event: SimEvent) -> None:
+    async def _process_together(self, jobs: list[tuple[SimEvent, int]]) -> bool:
+        """Run the rows' `process_event` jobs in one transaction; False when one failed.
+
+        Each row still goes through the job's own code, `process_inbox_row`, which applies its
+        effect and marks it handled; the session is flushed and emptied between rows, so each
+        starts as in a transaction of its own, only without a commit of its own. When a row
+        fails, the whole batch rolls back and the caller runs the jobs one by one, as the
+        worker would, so the failure is recorded on its row as usual.
+        """
+        requested: list[PendingJob] = []
+        try:
+            async with transaction(self.runtime.sessionmaker, None) as batch:
+                session = batch.session
+                for event, inbox_id in jobs:
+                    tx = Tx(session)
+                    await process_inbox_row(tx, self.runtime, inbox_id)
+                    if event.topic == "subscription_contracts/create":
+                        await self._contract_details(session, event)
+                    await session.flush()
+                    session.expunge_all()
+                    requested += tx.jobs
+        except Exception as exc:
+            log.info("demo batch of %d events rolled back (%s); one by one", len(jobs), exc)
+            return False
+        for job in requested:
+            await self.queue.enqueue(job.name, *job.args, key=job.key, delay_s=job.delay_s)
+        return True
+
+    async def _contract_details(self, session: AsyncSession, event: SimEvent) -> None:
         """Store what the Admin API would have told the worker about the new contract."""
         details = self.details.get(event.payload["admin_graphql_api_id"])
         if details is None:
             return
-        async with transaction(self.runtime.sessionmaker, None) as tx:
-            contract = await find_contract(tx.session, self.shop_id, event.payload["id"])
-            if contract is None:
-                raise DemoError(f"contract {event.payload['id']} was not created by its webhook")
-            store_details(contract, details, event.at)
+        contract = await find_contract(session, self.shop_id, event.payload["id"])
+        if contract is None:
+            raise DemoError(f"contract {event.payload['id']} was not created by its webhook")
+        store_details(contract, details, event.at)
 
     async def _subscriber_id(self, session: AsyncSession, customer_id: int) -> int | None:
         found = self.subscriber_ids.get(customer_id)

@@ -97,7 +97,8 @@ async def test_rebuilding_replaces_the_demo_shop_only(runtime: Runtime) -> None:
     second = await build_demo(runtime, small)
 
     # Same seed, same shop: every count is the same, nothing was added to the first build.
-    assert replace(second, shop_id=0, seconds=0) == replace(first, shop_id=0, seconds=0)
+    timings = {"shop_id": 0, "seconds": 0, "replay_seconds": 0, "snapshot_seconds": 0}
+    assert replace(second, **timings) == replace(first, **timings)
     async with runtime.sessionmaker() as session:
         shops = set((await session.execute(select(Shop.id, Shop.domain))).all())
         assert shops == {
