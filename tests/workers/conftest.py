@@ -79,8 +79,8 @@ def make_worker(
         crons=False,
         handle_signals=False,
     )
-    # Tests poll faster than production's 0.5 s so retries with short delays finish quickly.
-    return Worker(**options, poll_delay=0.02)
+    # Tests poll faster than production's 50 ms so retries with short delays finish quickly.
+    return Worker(**{**options, "poll_delay": 0.02})
 
 
 async def run_burst(env: ArqEnv, **kwargs: Any) -> Worker:
