@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import random
+import resource
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -76,6 +79,15 @@ def uvicorn_options() -> list[str]:
 @contextlib.contextmanager
 def uvicorn_server(app: str, env: dict[str, str], *, factory: bool = False) -> Iterator[int]:
     """Serve `app` ("module:attr") in one uvicorn process on a loopback port; yields the port."""
+    with uvicorn_process(app, env, factory=factory) as (port, _process):
+        yield port
+
+
+@contextlib.contextmanager
+def uvicorn_process(
+    app: str, env: dict[str, str], *, factory: bool = False
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """`uvicorn_server`, yielding the process too (for its CPU time)."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
     command += ["--factory"] if factory else []
@@ -89,7 +101,7 @@ def uvicorn_server(app: str, env: dict[str, str], *, factory: bool = False) -> I
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{app} did not start serving within 30 s")
             time.sleep(0.05)
-        yield port
+        yield port, process
     finally:
         process.terminate()
         try:
@@ -110,3 +122,129 @@ def machine() -> str:
         f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}"
     )
+
+
+async def spread_sequences(database_url: str) -> int:
+    """Start every sequence of the database at one random point far from 1; the point.
+
+    Job keys in Redis are named after row ids (`event:{inbox id}`, `recompute:{shop id}:…`) and
+    are global to the Redis database, not per queue: a fresh database would start at 1, where
+    any other run sharing the Redis server starts too. Random starts keep the keys apart.
+    """
+    # Below 2**31 less room for growth: shop ids also key int4 advisory locks (recompute).
+    start = random.SystemRandom().randrange(10**6, 2**31 - 10**8)
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await conn.execute(
+            "SELECT setval(c.oid::regclass, $1::bigint, false) FROM pg_class c "
+            "WHERE c.relkind = 'S'",
+            start,
+        )
+    finally:
+        await conn.close()
+    return start
+
+
+# CPU accounting: who used the two shared cores during a load phase.
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def _pids_named(names: tuple[str, ...]) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if entry.joinpath("comm").read_text().strip() in names:
+                    pids.append(int(entry.name))
+    return pids
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds all cores spent not idle since boot."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / _CLOCK_TICKS
+
+
+@dataclass
+class CpuShare:
+    """Cores used on average per group over a phase (1.0 = one core busy the whole time)."""
+
+    cores: dict[str, float]
+
+    def summary(self) -> str:
+        return ", ".join(f"{name} {used:.2f}" for name, used in self.cores.items())
+
+
+class CpuMeter:
+    """CPU seconds per group of processes between `start()` and `stop()`: the server under
+    test, this process (the load generator), PostgreSQL, Redis, and everything else."""
+
+    def __init__(self, server_pid: int, *, label: str = "server") -> None:
+        self._groups: dict[str, Callable[[], list[int]]] = {
+            label: lambda: [server_pid],
+            "load generator": lambda: [os.getpid()],
+            "postgres": lambda: _pids_named(("postgres",)),
+            "redis": lambda: _pids_named(("redis-server",)),
+        }
+        self._before: dict[str, dict[int, float]] = {}
+        self._seen: dict[str, dict[int, float]] = {}
+        self._busy = 0.0
+        self._children = 0.0
+        self._started = 0.0
+
+    def _sample(self) -> dict[str, dict[int, float]]:
+        return {
+            name: {pid: _process_cpu_s(pid) for pid in pids()}
+            for name, pids in self._groups.items()
+        }
+
+    def poll(self) -> None:
+        """Note the CPU time of the processes alive now: one that exits before `stop()` (a
+        database connection closed with its client) keeps what it had used when last seen."""
+        for name, pids in self._sample().items():
+            seen = self._seen.setdefault(name, {})
+            for pid, cpu in pids.items():
+                seen[pid] = max(seen.get(pid, 0.0), cpu)
+
+    def start(self) -> None:
+        self._before = self._sample()
+        self._seen = {}
+        self._busy = _machine_busy_s()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self._children = children.ru_utime + children.ru_stime
+        self._started = time.monotonic()
+
+    def stop(self, *, children: resource.struct_rusage | None = None) -> CpuShare:
+        """The shares since `start()`. Pass `children` (getrusage(RUSAGE_CHILDREN) taken after
+        the measured process was reaped) when it exited during the phase: /proc no longer
+        has it, and its CPU time is found among this process's children's instead."""
+        self.poll()
+        after = self._seen
+        wall = max(time.monotonic() - self._started, 1e-9)
+        cores = {}
+        for name, pids in after.items():
+            before = self._before.get(name, {})
+            # A process that started during the phase counts from zero.
+            used = sum(max(cpu - before.get(pid, 0.0), 0.0) for pid, cpu in pids.items())
+            cores[name] = used / wall
+        if children is not None:
+            label = next(iter(self._groups))
+            used = children.ru_utime + children.ru_stime - self._children
+            cores[label] = used / wall
+        machine_busy = (_machine_busy_s() - self._busy) / wall
+        cores["other work"] = max(machine_busy - sum(cores.values()), 0.0)
+        cores["machine (all)"] = machine_busy
+        return CpuShare(cores)

@@ -1,17 +1,22 @@
 """Webhook ingest benchmark: `python -m bench webhooks [--duration S] [--rate R] ...`.
 
 1. Serves a bare Starlette endpoint (reads the body, answers 200) and then the real app
-   (`plugin.app:create_app`, PostgreSQL in a database made for the run, Redis for the queue),
-   each in one uvicorn process on a loopback port, with the same uvicorn options.
-2. Drives both with signed, Shopify-shaped deliveries: a closed loop (saturation throughput)
-   and an open loop at a fixed rate (latency at the target load). About 1% of deliveries are
-   sent twice, as Shopify's retries do.
-3. Drains the queue with a burst worker (`python -m workers --burst`), measures events/s, and
-   checks that nothing was lost or doubled: one inbox row per distinct delivery, every row
-   handled, and the domain state holds each contract and each status event exactly once.
+   (`plugin.app:create_app` with its runtime, PostgreSQL in a database made and dropped for the
+   run, Redis for the queue under a queue name of the run's own), each in one uvicorn process
+   on a loopback port, with the same uvicorn options.
+2. Drives both with signed, Shopify-shaped deliveries (HMAC-SHA256 of the raw body, every
+   X-Shopify-* header): a closed loop (saturation throughput) and an open loop at a fixed rate
+   (latency at the target load). About 1% of deliveries are sent again, as Shopify's retries
+   do. The CPU each process used during a phase is reported: the two cores are shared by the
+   server, the load generator (this process), PostgreSQL and Redis.
+3. Drains the queue with a burst worker (`python -m workers --burst --queue NAME`), measures
+   events/s, and checks that nothing was lost or doubled: one inbox row per distinct delivery,
+   every row handled exactly once, and the domain state holds each contract once, one status
+   event per distinct delivery, and each contract's status from its latest event.
 
-The load generator runs on the same cores as the server, PostgreSQL and Redis; it is kept cheap
-(pre-signed requests, keep-alive, a raw asyncio client) but its CPU is not free.
+Redis keys the run made (its queue, the job keys of its rows) are deleted at the end; job keys
+are named after row ids, so the run's database starts its sequences at a random point and
+never meets another run's keys on a shared server.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import itertools
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import time
@@ -33,21 +39,26 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
+from starlette.types import Receive, Scope, Send
 
 from bench.loadgen import LoadResult, build_request, closed_loop, open_loop
 from bench.support import (
     PG_ADMIN_URL,
     REDIS_URL,
     REPO,
+    CpuMeter,
+    CpuShare,
     machine,
     reachable,
+    spread_sequences,
     temporary_database,
     uvicorn_options,
-    uvicorn_server,
+    uvicorn_process,
 )
 from plugin.db.engine import make_engine, make_sessionmaker
 from plugin.demo.payloads import contract as contract_payload
@@ -60,9 +71,41 @@ LIFECYCLE = (
     ("subscription_contracts/pause", "paused"),
     ("subscription_contracts/activate", "active"),
 )
-REDIS_DATABASE = 13
+STEP = {topic: step for step, (topic, _) in enumerate(LIFECYCLE)}
 TARGET_RATE = 1500.0
 TARGET_P99_S = 0.050
+QUEUE_NAME_ENV = "VH_BENCH_QUEUE_NAME"
+ARQ_KEY_PREFIXES = ("arq:job:", "arq:retry:", "arq:in-progress:", "arq:result:")
+
+
+class ServedApp:
+    """`plugin.app:create_app` as `valuehealth serve` runs it, except that its queue is the
+    run's own (`VH_BENCH_QUEUE_NAME`): uvicorn serves `bench.webhooks:ServedApp` (a factory).
+
+    The runtime is built at start-up and closed at shutdown, and what is loaded by then is kept
+    out of the collector's full passes, as create_app does for the runtime it owns.
+    """
+
+    def __init__(self) -> None:
+        self._app: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self._app(scope, receive, send)
+            return
+        from plugin.app import build_app_runtime, create_app
+        from plugin.settings import Settings
+
+        runtime = await build_app_runtime(
+            Settings.from_env(), queue_name=os.environ[QUEUE_NAME_ENV]
+        )
+        try:
+            self._app = create_app(runtime=runtime)
+            gc.collect()
+            gc.freeze()
+            await self._app(scope, receive, send)
+        finally:
+            await runtime.close()
 
 
 Meta = tuple[str, int, str]  # webhook id, contract id, topic
@@ -150,9 +193,17 @@ def _quiet_collector() -> None:
     gc.freeze()
 
 
+Phases = tuple[tuple[LoadResult, CpuShare], tuple[LoadResult, CpuShare]]
+
+
 async def drive(
-    label: str, port: int, prepare: Callable[[int], Iterator[bytes]], args: argparse.Namespace
-) -> tuple[LoadResult, LoadResult]:
+    label: str,
+    port: int,
+    server_pid: int,
+    prepare: Callable[[int], Iterator[bytes]],
+    args: argparse.Namespace,
+) -> Phases:
+    """Warm up, then the closed loop, then the open loop; each measured with its CPU use."""
     cap = int(CLOSED_LOOP_RATE_CAP * args.duration)
     await closed_loop(
         f"{label} warm-up",
@@ -162,19 +213,23 @@ async def drive(
         concurrency=args.concurrency,
         duration_s=1,
     )
+    meter = CpuMeter(server_pid)
     requests = prepare(cap)
     _quiet_collector()
+    meter.start()
     saturated = await closed_loop(
-        f"{label} closed loop, {args.concurrency} connections",
+        f"{label} closed loop, {args.concurrency} conns",
         "127.0.0.1",
         port,
         requests,
         concurrency=args.concurrency,
         duration_s=args.duration,
     )
+    saturated_cpu = meter.stop()
     print(saturated.summary(), flush=True)
     requests = prepare(int(args.rate * args.duration))
     _quiet_collector()
+    meter.start()
     paced = await open_loop(
         f"{label} open loop at {args.rate:,.0f}/s",
         "127.0.0.1",
@@ -184,8 +239,9 @@ async def drive(
         duration_s=args.duration,
         connections=args.connections,
     )
+    paced_cpu = meter.stop()
     print(paced.summary(), flush=True)
-    return saturated, paced
+    return (saturated, saturated_cpu), (paced, paced_cpu)
 
 
 @dataclass
@@ -193,16 +249,34 @@ class Drain:
     elapsed_s: float
     events: int
     events_per_s: float
+    cpu: CpuShare
 
 
-def run_worker_burst(env: dict[str, str]) -> float:
+def run_worker_burst(env: dict[str, str], queue_name: str) -> tuple[float, CpuShare]:
+    """The real worker command, until its queue is empty; (wall seconds, CPU per process)."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "workers", "--burst"], cwd=REPO, env=env, check=True)
-    return time.perf_counter() - started
+    command = [sys.executable, "-m", "workers", "--burst", "--queue", queue_name]
+    process = subprocess.Popen(command, cwd=REPO, env=env)
+    meter = CpuMeter(process.pid, label="worker")
+    meter.start()
+    try:
+        while process.poll() is None:
+            meter.poll()  # the worker's database connections close before it exits
+            time.sleep(0.2)
+        returncode = process.wait()
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    # The worker has exited: its CPU time is now among this process's children's.
+    cpu = meter.stop(children=resource.getrusage(resource.RUSAGE_CHILDREN))
+    if returncode != 0:
+        raise RuntimeError(f"the worker exited with {returncode}")
+    return time.perf_counter() - started, cpu
 
 
 async def verify(
-    database_url: str, deliveries: Deliveries, wall_s: float
+    database_url: str, deliveries: Deliveries, wall_s: float, cpu: CpuShare
 ) -> tuple[Drain, list[str]]:
     """Compare the database with what was sent; the problems found (empty: none)."""
     engine = make_engine(database_url)
@@ -222,37 +296,70 @@ async def verify(
                     select(func.min(WebhookInbox.handled_at), func.max(WebhookInbox.handled_at))
                 )
             ).one()
-            processed_twice = await session.scalar(
-                select(func.count()).where(WebhookInbox.attempts != 1)
+            stored_ids = set((await session.scalars(select(WebhookInbox.webhook_id))).all())
+            not_once = await session.scalar(select(func.count()).where(WebhookInbox.attempts != 1))
+            statuses = dict(
+                (await session.execute(select(Contract.contract_id, Contract.status))).all()
             )
-            contracts = await session.scalar(select(func.count()).select_from(Contract))
             status_events = await session.scalar(
                 select(func.count()).select_from(ContractStatusEvent)
             )
     finally:
         await engine.dispose()
     rows = sum(by_status.values())
-    distinct = len({webhook_id for webhook_id, _, _ in deliveries.sent})
-    sent_contracts = len({contract for _, contract, _ in deliveries.sent})
-    if rows != distinct:
-        problems.append(f"{rows} inbox rows for {distinct} distinct deliveries")
-    if by_status.get(InboxStatus.HANDLED, 0) != rows:
-        problems.append(f"not all rows handled: {by_status}")
-    if processed_twice:
-        problems.append(f"{processed_twice} rows processed more than once or not at all")
-    if contracts != sent_contracts:
-        problems.append(f"{contracts} contracts stored for {sent_contracts} sent")
-    if status_events != distinct:
-        problems.append(f"{status_events} contract status events for {distinct} deliveries")
-    span = (last - first).total_seconds() if first and last else wall_s
+    distinct = {webhook_id for webhook_id, _, _ in deliveries.sent}
+    latest: dict[int, int] = {}
+    for _, contract_id, topic in deliveries.sent:
+        latest[contract_id] = max(latest.get(contract_id, -1), STEP[topic])
+    if rows != len(distinct) or stored_ids != distinct:
+        problems.append(
+            f"{rows} inbox rows for {len(distinct)} distinct deliveries "
+            f"({len(distinct - stored_ids)} lost, {len(stored_ids - distinct)} unknown)"
+        )
     handled = by_status.get(InboxStatus.HANDLED, 0)
-    return Drain(wall_s, handled, handled / span if span else 0.0), problems
+    if handled != rows:
+        problems.append(f"not all rows handled: {by_status}")
+    if not_once:
+        problems.append(f"{not_once} rows processed more than once or not at all")
+    if len(statuses) != len(latest):
+        problems.append(f"{len(statuses)} contracts stored for {len(latest)} sent")
+    if status_events != len(distinct):
+        problems.append(f"{status_events} contract status events for {len(distinct)} deliveries")
+    wrong = sum(1 for cid, step in latest.items() if statuses.get(cid) != str(LIFECYCLE[step][1]))
+    if wrong:
+        problems.append(f"{wrong} contracts not in the status of their latest event")
+    span = (last - first).total_seconds() if first and last else wall_s
+    return Drain(wall_s, handled, handled / span if span else 0.0, cpu), problems
 
 
-def bench_redis_url() -> str:
-    """BENCH_REDIS_URL on a Redis database of its own: the app and worker use Arq's default
-    queue name, which must not meet jobs from anything else sharing the server."""
-    return urlsplit(REDIS_URL)._replace(path=f"/{REDIS_DATABASE}").geturl()
+async def inbox_ids(database_url: str) -> list[int]:
+    engine = make_engine(database_url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            return list((await session.scalars(select(WebhookInbox.id))).all())
+    except Exception:
+        return []  # the database is gone or was never migrated: no job keys to look for
+    finally:
+        await engine.dispose()
+
+
+async def clean_redis(redis_url: str, queue_name: str, ids: list[int]) -> int:
+    """Delete exactly the keys this run made; how many job keys were still there."""
+    import redis.asyncio as redis
+
+    from plugin.inbox import event_job_key
+
+    client = redis.Redis.from_url(redis_url)
+    left = 0
+    try:
+        await client.delete(queue_name, f"{queue_name}:health-check")
+        for start in range(0, len(ids), 2000):
+            chunk = ids[start : start + 2000]
+            keys = [p + event_job_key(i) for i in chunk for p in ARQ_KEY_PREFIXES]
+            left += int(await client.delete(*keys))
+    finally:
+        await client.aclose()
+    return left
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -261,7 +368,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=32, help="closed-loop connections")
     parser.add_argument("--rate", type=float, default=TARGET_RATE, help="open-loop requests/s")
     parser.add_argument("--connections", type=int, default=128, help="open-loop connection pool")
-    parser.add_argument("--duplicates", type=float, default=0.01, help="share sent twice")
+    parser.add_argument("--duplicates", type=float, default=0.01, help="share sent again")
     return parser.parse_args(argv)
 
 
@@ -282,28 +389,41 @@ def main(argv: list[str]) -> int:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
     print(f"machine: {machine()}")
+    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"load average before: {os.getloadavg()[0]:.2f} (other work skews the figures)")
     print(f"uvicorn: 1 process, {' '.join(uvicorn_options())}", flush=True)
 
-    with uvicorn_server("bench.bare_app:app", {}) as port:
-        bare = asyncio.run(drive("bare endpoint", port, bare_requests("127.0.0.1", port), args))
+    with uvicorn_process("bench.bare_app:app", {}) as (port, process):
+        bare = asyncio.run(
+            drive("bare endpoint", port, process.pid, bare_requests("127.0.0.1", port), args)
+        )
 
     secret = Fernet.generate_key()[:32]
+    queue_name = f"vh-bench-webhooks-{uuid.uuid4().hex[:12]}"
     with temporary_database() as database_url:
+        sequences_start = asyncio.run(spread_sequences(database_url))
         env = {
             "SHOPIFY_API_KEY": "bench-api-key",
             "SHOPIFY_API_SECRET": secret.decode(),
             "TOKEN_ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "DATABASE_URL": database_url,
-            "REDIS_URL": bench_redis_url(),
-            "LOG_LEVEL": "WARNING",
+            "REDIS_URL": REDIS_URL,
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+            QUEUE_NAME_ENV: queue_name,
         }
-        with uvicorn_server("plugin.app:create_app", env, factory=True) as port:
-            deliveries = Deliveries("127.0.0.1", port, secret, args.duplicates)
-            real = asyncio.run(drive("webhooks", port, deliveries.prepare, args))
-        worker_env = {**os.environ, **env}
-        wall = run_worker_burst(worker_env)
-        drain, problems = asyncio.run(verify(database_url, deliveries, wall))
+        print(f"queue: {queue_name} on {REDIS_URL}; row ids from {sequences_start}", flush=True)
+        try:
+            with uvicorn_process("bench.webhooks:ServedApp", env, factory=True) as (port, proc):
+                deliveries = Deliveries("127.0.0.1", port, secret, args.duplicates)
+                real = asyncio.run(drive("webhooks", port, proc.pid, deliveries.prepare, args))
+            print("draining the queue with one burst worker ...", flush=True)
+            wall, cpu = run_worker_burst({**os.environ, **env}, queue_name)
+            drain, problems = asyncio.run(verify(database_url, deliveries, wall, cpu))
+        finally:
+            ids = asyncio.run(inbox_ids(database_url))
+            left = asyncio.run(clean_redis(REDIS_URL, queue_name, ids))
+        if left:
+            problems.append(f"{left} job keys were left in Redis after the drain")
 
     distinct = len({webhook_id for webhook_id, _, _ in deliveries.sent})
     report(bare, real, drain, problems, len(deliveries.sent), distinct)
@@ -312,34 +432,46 @@ def main(argv: list[str]) -> int:
 
 
 def report(
-    bare: tuple[LoadResult, LoadResult],
-    real: tuple[LoadResult, LoadResult],
+    bare: Phases,
+    real: Phases,
     drain: Drain,
     problems: list[str],
     sent: int,
     distinct: int,
 ) -> None:
-    (bare_sat, bare_paced), (sat, paced) = bare, real
     print()
-    print(f"{'':34}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
-    for result in (bare_sat, sat, bare_paced, paced):
-        print(
-            f"{result.label:34.34}{result.throughput:>10,.0f}"
-            f"{result.percentile(0.5) * 1000:>9.1f}{result.percentile(0.99) * 1000:>9.1f}"
-        )
-    print(f"ratio webhooks / bare (closed loop): {sat.throughput / bare_sat.throughput:.2f}")
+    print(f"{'':40}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}")
+    for phases in (bare, real):
+        for result, _ in phases:
+            print(
+                f"{result.label:40.40}{result.throughput:>9,.0f}"
+                f"{result.percentile(0.5) * 1000:>8.1f}{result.percentile(0.99) * 1000:>8.1f}"
+                f"{max(result.latencies_s) * 1000:>8.1f}"
+            )
+    (bare_sat, _), (bare_paced, _) = bare
+    (sat, _), (paced, _) = real
+    print(f"ratio webhooks / bare, closed loop: {sat.throughput / bare_sat.throughput:.2f}")
+    print(
+        "p99 webhooks / bare, open loop: "
+        f"{paced.percentile(0.99) / bare_paced.percentile(0.99):.1f}x"
+    )
+    print("CPU (cores) per process during each phase:")
+    for phases in (bare, real):
+        for result, cpu in phases:
+            print(f"  {result.label:40.40} {cpu.summary()}")
     non_200 = {k: v for k, v in (sat.statuses + paced.statuses).items() if k != 200}
     print(f"non-200 answers: {non_200 or 'none'}")
-    target_met = sat.throughput >= TARGET_RATE and paced.percentile(0.99) <= TARGET_P99_S
+    target_met = sat.throughput >= TARGET_RATE and paced.percentile(0.99) < TARGET_P99_S
     print(
         f"target (>= {TARGET_RATE:,.0f}/s, p99 < {TARGET_P99_S * 1000:.0f} ms at that rate): "
         f"{'met' if target_met else 'NOT met'}"
     )
     print(
         f"worker: {drain.events} events handled, {drain.events_per_s:,.0f} events/s "
-        f"(burst run {drain.elapsed_s:.1f}s wall, incl. start-up)"
+        f"(first to last handled; burst run {drain.elapsed_s:.1f}s wall incl. start-up)"
     )
+    print(f"  CPU (cores) during the drain: {drain.cpu.summary()}")
     print(
-        f"deliveries: {sent} sent, {distinct} distinct; "
+        f"deliveries: {sent} sent, {distinct} distinct ({sent - distinct} sent again); "
         f"lost or doubled: {'; '.join(problems) or 'none'}"
     )
