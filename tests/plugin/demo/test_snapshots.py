@@ -36,8 +36,10 @@ def _local_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=ZONE).astimezone(UTC)
 
 
-async def _attempts(runtime: Runtime, shop_id: int, first: date, last: date) -> dict[str, int]:
-    """Billing attempts in [first, last] (the shop's days), counted straight from the table."""
+async def _attempts_of_window(runtime: Runtime, shop_id: int, doc: dict) -> dict[str, int]:
+    """Billing attempts in the snapshot's window (the shop's days), counted from the table."""
+    first = date.fromisoformat(doc["window"]["start"])
+    last = date.fromisoformat(doc["window"]["end"])
     async with runtime.sessionmaker() as session:
         rows = dict(
             (
@@ -88,14 +90,8 @@ async def test_month_snapshots_come_from_the_complete_history(runtime: Runtime) 
     for first_day, doc in months.items():
         month_end = (first_day + timedelta(days=32)).replace(day=1) - timedelta(days=1)
         assert doc["as_of"] == month_end.isoformat()
-        window = doc["window"]
-        counted = await _attempts(
-            runtime,
-            summary.shop_id,
-            date.fromisoformat(window["start"]),
-            date.fromisoformat(window["end"]),
-        )
         # Every attempt of the month's window is there: the figure saw the whole history.
+        counted = await _attempts_of_window(runtime, summary.shop_id, doc)
         assert doc["details"]["billing_success_rate"] == counted
     assert sum(doc["details"]["billing_success_rate"]["denominator"] for doc in months.values())
 
@@ -110,13 +106,7 @@ async def test_daily_snapshots_cover_the_recent_past(runtime: Runtime) -> None:
     for day in (past[0], past[len(past) // 2], past[-1]):
         doc = days[day]
         assert doc["as_of"] == day.isoformat()  # as of that day, not of today
-        window = doc["window"]
-        counted = await _attempts(
-            runtime,
-            summary.shop_id,
-            date.fromisoformat(window["start"]),
-            date.fromisoformat(window["end"]),
-        )
+        counted = await _attempts_of_window(runtime, summary.shop_id, doc)
         assert doc["details"]["billing_success_rate"] == counted
     # Active subscribers grow with the history: each day saw only what had happened by then.
     assert days[past[0]]["subscribers"]["active"] < days[past[-1]]["subscribers"]["active"]
