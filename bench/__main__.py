@@ -18,14 +18,7 @@ def main(argv: list[str]) -> int:
         return 0 if name in {"-h", "--help"} else 2
     status = 0
     for bench in BENCHMARKS if name == "all" else (name,):
-        try:
-            module = importlib.import_module(f"bench.{bench}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"bench.{bench}":
-                raise
-            print(f"bench {bench}: not available in this checkout", file=sys.stderr)
-            status = status or 1
-            continue
+        module = importlib.import_module(f"bench.{bench}")
         print(f"== bench {bench} ==", flush=True)
         status = module.main(rest) or status
     return status

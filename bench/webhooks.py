@@ -16,7 +16,8 @@
 
 Redis keys the run made (its queue, the job keys of its rows) are deleted at the end; job keys
 are named after row ids, so the run's database starts its sequences at a random point and
-never meets another run's keys on a shared server.
+never meets another run's keys on a shared server. `BENCH_LOG_LEVEL=INFO` shows the server's
+and the worker's logs (Arq's line per job with its time); the default is WARNING.
 """
 
 from __future__ import annotations
