@@ -80,7 +80,8 @@ def format_summary(summary: ScoreSummary) -> str:
         f"{_pct(churn['monthly_rate'], missing.get('churn.monthly_rate'))}"
         + (
             f"  voluntary {_pct(churn['voluntary'])}, involuntary {_pct(churn['involuntary'])},"
-            f" merchant {_pct(churn['merchant'])}"
+            f" merchant {_pct(churn['merchant'])}, expired {_pct(churn['expired'])},"
+            f" source unknown {_pct(churn['unknown'])}"
             if churn["monthly_rate"] is not None
             else ""
         ),

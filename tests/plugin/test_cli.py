@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import queue
+import re
 import signal
 import socket
 import sqlite3
@@ -277,6 +278,15 @@ def test_demo_builds_and_scores_a_shop_on_a_machine_without_configuration(
     assert counts["scored"] > 0
     assert "serves its admin page at http://127.0.0.1:8000/demo" in out
     assert f"Value health of {DEMO_SHOP}" in out
+    # The printed churn split adds up to the churn rate (each part rounded to 0.1 point).
+    split = re.search(
+        r"churn \(\d{4}-\d\d\)\s+([\d.]+)%\s+voluntary ([\d.]+)%, involuntary ([\d.]+)%,"
+        r" merchant ([\d.]+)%, expired ([\d.]+)%, source unknown ([\d.]+)%",
+        out,
+    )
+    assert split is not None, out
+    total, *parts = (float(x) for x in split.groups())
+    assert sum(parts) == pytest.approx(total, abs=0.05 * len(parts) + 1e-9)
 
     # The review pack of last month, from the snapshots the demo's scoring stored. Not a demo
     # command: it needs real settings, which the demo must not have put in the environment.
