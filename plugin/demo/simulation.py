@@ -45,6 +45,12 @@ CHURN_ALPHA, CHURN_BETA = 1.1, 9.5
 SATISFACTION_CORRELATION = 0.55
 # Churn hazard multiplier by number of orders received so far (index 1 = after the first).
 ORDER_SHAPE = (0.0, 0.45, 1.7, 1.45, 1.1, 1.0, 0.95, 0.9)
+# Friction raises the churn hazard for a while after it happens (hazard multiplier): a charge
+# that failed before it went through, a skipped delivery, a pause just ended. These are the
+# leading signals subscription businesses watch; without them behaviour would tell nothing
+# about who leaves next, and the demo's risk model would have nothing to learn.
+FRICTION_MULTIPLIERS = {"payment_recovered": 1.9, "skip": 1.5, "resumed": 1.5}
+FRICTION_DAYS = 90
 # Seasonality of new subscriptions by calendar month (January = index 0).
 SEASONALITY = (1.25, 0.95, 0.95, 0.9, 0.9, 0.85, 0.85, 0.9, 1.0, 1.05, 1.35, 1.2)
 MONTHLY_GROWTH = 0.045
@@ -381,7 +387,7 @@ class _Simulator:
                 # Fixed-length plan: it expires when the last cycle would have been billed.
                 self._end(sim, state, "expired", "expiry", anchor)
                 return sim
-            hazard = self._hazard(persona, sim, state, changed_frequency)
+            hazard = self._hazard(persona, sim, state, changed_frequency, anchor)
             if rng.random() < hazard:
                 at = self._cancel_time(last_order, anchor)
                 source = "merchant" if rng.random() < 0.03 else "customer"
@@ -393,6 +399,7 @@ class _Simulator:
                     return sim
                 # The next period runs from the resume, as if the subscription restarted.
                 last_order, anchor = resumed
+                state.friction.append((last_order, "resumed"))
                 cycle += 1
                 continue
             if (
@@ -424,6 +431,7 @@ class _Simulator:
                     ),
                 ):
                     sim.skips += 1
+                    state.friction.append((at, "skip"))
                 cycle += 1
                 anchor = add_months(anchor, state.interval_count)
             if anchor >= self.end:
@@ -437,10 +445,19 @@ class _Simulator:
             anchor = self._billing_time(add_months(anchor, state.interval_count))
 
     def _hazard(
-        self, persona: Persona, sim: SimContract, state: _ContractState, changed: bool
+        self,
+        persona: Persona,
+        sim: SimContract,
+        state: _ContractState,
+        changed: bool,
+        at: datetime,
     ) -> float:
         shape = ORDER_SHAPE[min(sim.orders, len(ORDER_SHAPE) - 1)]
         hazard = persona.churn_propensity * shape
+        recent = at - timedelta(days=FRICTION_DAYS)
+        for when, kind in state.friction:
+            if recent <= when <= at:
+                hazard *= FRICTION_MULTIPLIERS[kind]
         if state.interval_count == 2:
             hazard *= 1.25  # a longer cycle leaves more time to drop out, per cycle
         if changed:
@@ -589,6 +606,7 @@ class _Simulator:
                 last = due + timedelta(days=DUNNING_RETRY_DAYS[-1], hours=1)
                 self._end(sim, state, "failed", "payment", last)
                 return None
+            state.friction.append((recovered_at, "payment_recovered"))
             due, key = recovered_at, f"{key}-r{(recovered_at - due).days}"
         order_id = self.ids.new("order")
         if not self._attempt(state, due, key, "success", order_id=order_id):
@@ -677,6 +695,7 @@ class _ContractState:
     origin_order_id: int
     revision: int = 0
     last_delivery_days: float = 0.0
+    friction: list[tuple[datetime, str]] = field(default_factory=list)  # (when, kind)
 
 
 __all__ = [

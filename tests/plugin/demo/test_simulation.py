@@ -4,13 +4,24 @@ enough that the value engine has something true to find."""
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
 
-from plugin.demo.behaviour import CAUSE_REASONS, nps_answer
-from plugin.demo.simulation import DemoConfig, DemoHistory, add_months, simulate
+from plugin.demo.behaviour import CAUSE_REASONS, Persona, nps_answer
+from plugin.demo.plans import PLANS
+from plugin.demo.simulation import (
+    FRICTION_DAYS,
+    FRICTION_MULTIPLIERS,
+    DemoConfig,
+    DemoHistory,
+    SimContract,
+    _ContractState,
+    _Simulator,
+    add_months,
+    simulate,
+)
 from plugin.topics import TOPICS
 from plugin.value.sbg import fit_sbg, sbg_log_likelihood
 
@@ -224,3 +235,29 @@ def test_config_rejects_nonsense() -> None:
         DemoConfig(subscribers=0, end=END)
     with pytest.raises(ValueError, match="timezone"):
         DemoConfig(end=datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("kind", "days_before", "factor"),
+    [
+        ("payment_recovered", 30, FRICTION_MULTIPLIERS["payment_recovered"]),
+        ("skip", 89, FRICTION_MULTIPLIERS["skip"]),
+        ("resumed", 10, FRICTION_MULTIPLIERS["resumed"]),
+        ("skip", 91, 1.0),  # friction fades: older than FRICTION_DAYS, no effect
+    ],
+)
+def test_recent_friction_raises_the_churn_hazard(
+    kind: str, days_before: int, factor: float
+) -> None:
+    """Behaviour must carry signal about who leaves next, or the demo's risk model has
+    nothing to find: friction multiplies the hazard for FRICTION_DAYS, then fades."""
+    simulator = _Simulator(DemoConfig(subscribers=1, months=1, seed=1, end=END))
+    persona = Persona(1, 0.1, 0.0, "life", 0.3, 0.5)
+    plan = PLANS[0]
+    sim = SimContract(1, 1, plan.key, "USD", END - timedelta(days=400), 1, orders=6)
+    state = _ContractState(1, {}, plan, "USD", plan.price("USD"), 1, 2)
+    at = END - timedelta(days=1)
+    calm = simulator._hazard(persona, sim, state, False, at)
+    state.friction.append((at - timedelta(days=days_before), kind))
+    assert FRICTION_DAYS == 90
+    assert simulator._hazard(persona, sim, state, False, at) == pytest.approx(calm * factor)
