@@ -41,14 +41,17 @@ class ScoreWeights:
 class SegmentThresholds:
     """Where the segment grid is cut.
 
-    high_risk 0.25: a one-in-four chance of leaving before the next renewal is several
-        times a typical subscription's monthly churn, so it deserves action now.
+    high_risk 0.15: about twice a typical subscription's monthly churn (5–10 %), and what one
+        strong signal does to a typical baseline: failed payment or cancel attempt double
+        the odds (`FIXED_ODDS_MULTIPLIERS`), taking an 8–10 % baseline to 15–18 %. A cut at
+        0.25 needed two such signals at once and left the at-risk list empty in shops
+        with ordinary churn (the demo: 1 subscriber of 1,550, though 7 % leave each month).
     low_risk 0.10: champions must be clearly safe, not just below the action line.
     high_value 0.5 / top_value 0.75 / low_value 0.25: economic percentile cuts (median,
         top quartile, bottom quartile of expected residual value).
     """
 
-    high_risk: float = 0.25
+    high_risk: float = 0.15
     low_risk: float = 0.10
     high_value: float = 0.5
     top_value: float = 0.75

@@ -58,7 +58,7 @@ def test_value_score_weights_are_configurable() -> None:
 
 def test_segments_grid() -> None:
     econ = [0.9, 0.9, 0.6, 0.3, 0.1, 0.5, np.nan, 0.5, 0.5]
-    risk = [0.05, 0.15, 0.3, 0.3, 0.05, 0.05, 0.1, np.nan, 0.25]
+    risk = [0.05, 0.12, 0.3, 0.3, 0.05, 0.05, 0.1, np.nan, 0.15]
     assert segment(econ, risk).tolist() == [
         Segment.CHAMPIONS,
         Segment.LOYAL,  # top value but not clearly safe
@@ -68,9 +68,9 @@ def test_segments_grid() -> None:
         Segment.LOYAL,
         Segment.UNSCORED,
         Segment.UNSCORED,
-        Segment.AT_RISK_HIGH_VALUE,  # 0.25 is high risk, 0.5 is high value
+        Segment.AT_RISK_HIGH_VALUE,  # 0.15 is high risk, 0.5 is high value
     ]
 
 
 def test_high_risk_threshold() -> None:
-    assert high_risk([0.24, 0.25, np.nan, 0.9]).tolist() == [False, True, False, True]
+    assert high_risk([0.149, 0.15, np.nan, 0.9]).tolist() == [False, True, False, True]
