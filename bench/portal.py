@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import hmac
 import re
@@ -30,7 +29,7 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 import jwt
@@ -38,11 +37,11 @@ from cryptography.fernet import Fernet
 from sqlalchemy import insert, select
 
 from bench.support import (
-    PG_ADMIN_URL,
     REDIS_URL,
     machine,
-    reachable,
+    servers_missing,
     temporary_database,
+    use_uvloop,
     uvicorn_options,
     uvicorn_server,
 )
@@ -333,19 +332,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    redis = urlsplit(REDIS_URL)
-    postgres = urlsplit(PG_ADMIN_URL)
-    for name, host, port in (
-        ("PostgreSQL (BENCH_POSTGRES_URL)", postgres.hostname, postgres.port or 5432),
-        ("Redis (BENCH_REDIS_URL)", redis.hostname, redis.port or 6379),
-    ):
-        if not reachable(host or "127.0.0.1", port):
-            print(f"{name} is not reachable at {host}:{port}", file=sys.stderr)
-            return 2
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    missing = servers_missing(redis=True)
+    if missing:
+        print(missing, file=sys.stderr)
+        return 2
+    use_uvloop()
     print(f"machine: {machine()}")
     print(f"uvicorn: 1 process, {' '.join(uvicorn_options())}", flush=True)
 

@@ -30,7 +30,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.support import PG_ADMIN_URL, REPO, machine, reachable, temporary_database
+from bench.support import REPO, machine, servers_missing, temporary_database
 
 SHOP_DOMAIN = "bench-recompute.myshopify.com"
 TARGET_SECONDS = 30.0
@@ -447,9 +447,9 @@ def main(argv: list[str]) -> int:
         database_url, label = args.child
         print(json.dumps(asyncio.run(_child(database_url, label))))
         return 0
-    postgres = urllib_host(PG_ADMIN_URL)
-    if not reachable(*postgres):
-        print(f"PostgreSQL (BENCH_POSTGRES_URL) is not reachable at {postgres}", file=sys.stderr)
+    missing = servers_missing(redis=False)
+    if missing:
+        print(missing, file=sys.stderr)
         return 2
     os.environ.setdefault("PYTHONPATH", str(REPO))
     with temporary_database("vh_bench_recompute") as database_url:
@@ -463,13 +463,6 @@ def main(argv: list[str]) -> int:
         reads = asyncio.run(api_reads(database_url, args.reads))
     ok = report(args.subscribers, generated, cold, warm, floor_s, reads)
     return 0 if ok else 1
-
-
-def urllib_host(url: str) -> tuple[str, int]:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return parts.hostname or "127.0.0.1", parts.port or 5432
 
 
 if __name__ == "__main__":

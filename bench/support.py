@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import platform
@@ -15,6 +16,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -31,6 +33,27 @@ def reachable(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def servers_missing(*, redis: bool) -> str | None:
+    """Why the benchmark cannot run (PostgreSQL, and Redis when asked, not reachable), or None."""
+    servers = [("PostgreSQL (BENCH_POSTGRES_URL)", PG_ADMIN_URL, 5432)]
+    if redis:
+        servers.append(("Redis (BENCH_REDIS_URL)", REDIS_URL, 6379))
+    for name, url, default_port in servers:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or default_port
+        if not reachable(host, port):
+            return f"{name} is not reachable at {host}:{port}"
+    return None
+
+
+def use_uvloop() -> None:
+    """Run asyncio on uvloop when it is installed, as uvicorn does for the server."""
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 async def _admin(sql: str) -> None:

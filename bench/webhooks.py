@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import gc
 import hmac
 import itertools
@@ -41,7 +40,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
@@ -49,15 +47,15 @@ from starlette.types import Receive, Scope, Send
 
 from bench.loadgen import LoadResult, build_request, closed_loop, open_loop
 from bench.support import (
-    PG_ADMIN_URL,
     REDIS_URL,
     REPO,
     CpuMeter,
     CpuShare,
     machine,
-    reachable,
+    servers_missing,
     spread_sequences,
     temporary_database,
+    use_uvloop,
     uvicorn_options,
     uvicorn_process,
 )
@@ -375,19 +373,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    redis = urlsplit(REDIS_URL)
-    postgres = urlsplit(PG_ADMIN_URL)
-    for name, host, port in (
-        ("PostgreSQL (BENCH_POSTGRES_URL)", postgres.hostname, postgres.port or 5432),
-        ("Redis (BENCH_REDIS_URL)", redis.hostname, redis.port or 6379),
-    ):
-        if not reachable(host or "127.0.0.1", port):
-            print(f"{name} is not reachable at {host}:{port}", file=sys.stderr)
-            return 2
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    missing = servers_missing(redis=True)
+    if missing:
+        print(missing, file=sys.stderr)
+        return 2
+    use_uvloop()
 
     print(f"machine: {machine()}")
     print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
