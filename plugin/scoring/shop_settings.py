@@ -18,16 +18,14 @@ default with a warning, so one bad setting never stops a shop from being scored.
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from plugin.models import Shop
+from plugin.settings_section import SettingsSection, ShopSettingsError
 from plugin.value import PlanValueModel
-
-log = logging.getLogger(__name__)
 
 SETTINGS_KEY = "value"
 _PLAN_MONEY = ("price", "one_time_price", "shipping_included", "perks", "time_saved")
@@ -35,12 +33,10 @@ _PLAN_OPTIONAL = frozenset({"shipping_included", "perks", "time_saved"})
 _MAX_PLANS = 200
 
 
-class ValueSettingsError(ValueError):
+class ValueSettingsError(ShopSettingsError):
     """A value setting has the wrong type or is out of range; names the setting."""
 
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(f"value.{name}: {message}")
-        self.name = name
+    section = SETTINGS_KEY
 
 
 @dataclass(frozen=True)
@@ -99,42 +95,26 @@ def _plans(value: Any) -> tuple[PlanValueModel, ...]:
 
 
 def _parse_one(name: str, value: Any) -> Any:
-    if name == "margin":
-        return _share(name, value, low=0.0, high=1.0)
-    if name == "annual_discount_rate":
+    if name in ("margin", "annual_discount_rate"):
         return _share(name, value, low=0.0, high=1.0)
     return _plans(value)
 
 
-_KNOWN = frozenset({"margin", "annual_discount_rate", "plans"})
+SECTION = SettingsSection(
+    key=SETTINGS_KEY,
+    noun="value setting",
+    known=frozenset(f.name for f in fields(ValueSettings)),
+    parse_one=_parse_one,
+    build=ValueSettings,
+    error=ValueSettingsError,
+)
 
 
 def parse_value_settings(raw: Mapping[str, Any] | None) -> ValueSettings:
     """Strict: every given value must be valid and known, else ValueSettingsError."""
-    if raw is None:
-        return DEFAULTS
-    if not isinstance(raw, Mapping):
-        raise ValueSettingsError("", "must be an object")
-    unknown = sorted(set(raw) - _KNOWN)
-    if unknown:
-        raise ValueSettingsError(unknown[0], "is not a value setting")
-    return ValueSettings(**{name: _parse_one(name, value) for name, value in raw.items()})
+    return SECTION.parse(raw)
 
 
 def value_settings(shop: Shop) -> ValueSettings:
     """Lenient: a bad value falls back to its default (logged), the rest still applies."""
-    raw = (shop.settings or {}).get(SETTINGS_KEY)
-    if raw is None:
-        return DEFAULTS
-    if not isinstance(raw, Mapping):
-        log.warning("shop %s: value settings are not an object; using defaults", shop.id)
-        return DEFAULTS
-    values: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name not in _KNOWN:
-            continue
-        try:
-            values[name] = _parse_one(name, value)
-        except ValueSettingsError as exc:
-            log.warning("shop %s: %s; using the default", shop.id, exc)
-    return ValueSettings(**values)
+    return SECTION.read(shop.settings, shop.id)

@@ -11,15 +11,13 @@ back to its default with a warning, so one bad setting never takes a shop's surv
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
 from plugin.models import Shop
-
-log = logging.getLogger(__name__)
+from plugin.settings_section import SettingsSection, ShopSettingsError
 
 SETTINGS_KEY = "surveys"
 
@@ -97,12 +95,10 @@ _FLAGS = ("randomise_reason_order", "proxy_theme_layout")
 _MAX_LABEL = 500
 
 
-class SurveySettingsError(ValueError):
+class SurveySettingsError(ShopSettingsError):
     """A survey setting has the wrong type or is out of range; names the setting."""
 
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(f"surveys.{name}: {message}")
-        self.name = name
+    section = SETTINGS_KEY
 
 
 def _number(name: str, value: Any) -> float:
@@ -146,41 +142,27 @@ def _parse_one(name: str, value: Any) -> Any:
     return _labels(value)
 
 
-_KNOWN = frozenset(f.name for f in fields(SurveySettings))
+SECTION = SettingsSection(
+    key=SETTINGS_KEY,
+    noun="survey setting",
+    known=frozenset(f.name for f in fields(SurveySettings)),
+    parse_one=_parse_one,
+    build=SurveySettings,
+    error=SurveySettingsError,
+)
 
 
 def parse_survey_settings(raw: Mapping[str, Any] | None) -> SurveySettings:
     """Strict: every given value must be valid and known, else SurveySettingsError."""
-    if raw is None:
-        return DEFAULTS
-    if not isinstance(raw, Mapping):
-        raise SurveySettingsError("", "must be an object")
-    unknown = sorted(set(raw) - _KNOWN)
-    if unknown:
-        raise SurveySettingsError(unknown[0], "is not a survey setting")
-    return SurveySettings(**{name: _parse_one(name, value) for name, value in raw.items()})
+    return SECTION.parse(raw)
 
 
 def survey_settings(shop: Shop) -> SurveySettings:
     """Lenient: a bad value falls back to its default (logged), the rest still applies."""
-    return survey_settings_from(shop.settings, shop.id)
+    return SECTION.read(shop.settings, shop.id)
 
 
 def survey_settings_from(shop_settings: Any, shop_id: int) -> SurveySettings:
     """`survey_settings` from the shop's JSON settings as read (for readers that select the
     column rather than load the shop, e.g. the scoring loaders)."""
-    raw = shop_settings.get(SETTINGS_KEY) if isinstance(shop_settings, Mapping) else None
-    if raw is None:
-        return DEFAULTS
-    if not isinstance(raw, Mapping):
-        log.warning("shop %s: survey settings are not an object; using defaults", shop_id)
-        return DEFAULTS
-    values: dict[str, Any] = {}
-    for name, value in raw.items():
-        if name not in _KNOWN:
-            continue
-        try:
-            values[name] = _parse_one(name, value)
-        except SurveySettingsError as exc:
-            log.warning("shop %s: %s; using the default", shop_id, exc)
-    return SurveySettings(**values)
+    return SECTION.read(shop_settings, shop_id)
