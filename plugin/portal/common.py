@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 
 from plugin.db.transaction import Tx
 from plugin.models import Cancellation, NpsResponse, Shop, Subscriber
+from plugin.portal.pages import Page
 from plugin.runtime import Runtime
 from plugin.scoring.requests import request_recompute
 from plugin.surveys.answers import submit_cancel_reason, submit_nps_answer
@@ -98,6 +99,23 @@ class BodyError(Exception):
         super().__init__(error.message)
         self.status = status
         self.error = error
+
+
+def body_refusal(
+    exc: BodyError, page: Page, *, json_out: bool, headers: dict[str, str] | None = None
+) -> Response:
+    """An answer body that could not be read: JSON naming the field, or a page asking the
+    subscriber to reload the form (an HTML form only sends a bad body when it is stale)."""
+    if json_out:
+        body = error_body(exc.error.code, exc.error.message, exc.error.field)
+        return JSONResponse(body, exc.status, headers=headers)
+    return page.message("form_expired", exc.status)
+
+
+def thanks_page(page: Page, editable_until: datetime) -> Response:
+    """The page after an answer is stored, saying until when it can be changed."""
+    until = editable_until.strftime("%Y-%m-%d %H:%M")
+    return page.message("thanks", note=page.t("thanks.edit_until", time=until))
 
 
 async def read_answer(request: Request, fields: Iterable[str]) -> tuple[dict[str, Any], bool]:

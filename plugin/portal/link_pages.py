@@ -28,12 +28,14 @@ from plugin.portal.common import (
     NPS,
     BodyError,
     Rollback,
+    body_refusal,
     customer_key,
     error_body,
     read_answer,
     runtime_of,
     store_answer,
     survey_error_json,
+    thanks_page,
     wants_json,
     within_limit,
 )
@@ -237,10 +239,7 @@ async def link_submit(request: Request) -> Response:
                     invitation_id=visit.invitation.id,
                 )
             except BodyError as exc:
-                if json_out:
-                    body = error_body(exc.error.code, exc.error.message, exc.error.field)
-                    return JSONResponse(body, exc.status, headers=LINK_HEADERS)
-                return visit.page.message("form_expired", exc.status)
+                return body_refusal(exc, visit.page, json_out=json_out, headers=LINK_HEADERS)
             except SurveyError as error:
                 refusal = (
                     survey_error_json(error, headers=LINK_HEADERS)
@@ -250,11 +249,6 @@ async def link_submit(request: Request) -> Response:
                 raise Rollback(refusal) from error
             if json_out:
                 return JSONResponse(result, 201, headers=LINK_HEADERS)
-            return visit.page.message(
-                "thanks",
-                note=visit.page.t(
-                    "thanks.edit_until", time=editable_until.strftime("%Y-%m-%d %H:%M")
-                ),
-            )
+            return thanks_page(visit.page, editable_until)
     except Rollback as rollback:
         return rollback.response

@@ -28,6 +28,7 @@ from plugin.portal.common import (
     NPS,
     BodyError,
     Rollback,
+    body_refusal,
     customer_key,
     error_body,
     read_answer,
@@ -36,6 +37,7 @@ from plugin.portal.common import (
     shop_and_subscriber,
     store_answer,
     survey_error_json,
+    thanks_page,
     wants_json,
     within_limit,
 )
@@ -252,10 +254,7 @@ async def _answer(request: Request, kind: str) -> Response:
                     now=utcnow(),
                 )
             except BodyError as exc:
-                if json_out:
-                    body = error_body(exc.error.code, exc.error.message, exc.error.field)
-                    return JSONResponse(body, exc.status)
-                return visit.page.message("form_expired", exc.status)
+                return body_refusal(exc, visit.page, json_out=json_out)
             except SurveyError as error:
                 # Rendered before the transaction rolls back: nothing of this answer is stored.
                 refusal = (
@@ -266,12 +265,7 @@ async def _answer(request: Request, kind: str) -> Response:
                 raise Rollback(refusal) from error
             if json_out:
                 return JSONResponse(result, 201)
-            return visit.page.message(
-                "thanks",
-                note=visit.page.t(
-                    "thanks.edit_until", time=editable_until.strftime("%Y-%m-%d %H:%M")
-                ),
-            )
+            return thanks_page(visit.page, editable_until)
     except Rollback as rollback:
         return rollback.response
 
