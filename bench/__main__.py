@@ -12,10 +12,15 @@ BENCHMARKS = ("webhooks", "recompute", "portal")
 
 
 def main(argv: list[str]) -> int:
+    usage = f"usage: python -m bench [{'|'.join((*BENCHMARKS, 'all'))}] [options]"
+    if argv[:1] in (["-h"], ["--help"]):
+        print(usage)
+        print("`python -m bench NAME --help` lists a benchmark's options.")
+        return 0
     name, rest = (argv[0], argv[1:]) if argv and not argv[0].startswith("-") else ("all", argv)
-    if name in {"-h", "--help"} or (name not in BENCHMARKS and name != "all"):
-        print(f"usage: python -m bench [{'|'.join((*BENCHMARKS, 'all'))}] [options]")
-        return 0 if name in {"-h", "--help"} else 2
+    if name not in BENCHMARKS and name != "all":
+        print(usage, file=sys.stderr)
+        return 2
     status = 0
     for bench in BENCHMARKS if name == "all" else (name,):
         module = importlib.import_module(f"bench.{bench}")
