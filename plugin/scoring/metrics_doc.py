@@ -265,6 +265,22 @@ def _month(value: Any) -> str:
     return str(np.datetime64(value, "M"))
 
 
+def _no_churn() -> ChurnDoc:
+    """Churn before a complete month of history: no rates, nothing counted."""
+    return {
+        "month": None,
+        "monthly_rate": None,
+        "voluntary": None,
+        "involuntary": None,
+        "merchant": None,
+        "expired": None,
+        "unknown": None,
+        "churned": 0,
+        "active_at_start": 0,
+        "history": [],
+    }
+
+
 def _churn(m: ShopMetrics, missing: dict[str, str]) -> ChurnDoc:
     table = m.churn
     history: list[ChurnMonthDoc] = []
@@ -285,18 +301,7 @@ def _churn(m: ShopMetrics, missing: dict[str, str]) -> ChurnDoc:
         )
     if not history:
         missing["churn.monthly_rate"] = "no complete month of history yet"
-        return {
-            "month": None,
-            "monthly_rate": None,
-            "voluntary": None,
-            "involuntary": None,
-            "merchant": None,
-            "expired": None,
-            "unknown": None,
-            "churned": 0,
-            "active_at_start": 0,
-            "history": [],
-        }
+        return _no_churn()
     last = history[-1]
     base = last["active_at_start"]
 
@@ -544,18 +549,7 @@ def empty_overview(shop: str) -> OverviewDoc:
         "subscribers": {"active": 0, "paused": 0},
         "mrr": dict(none_money),  # type: ignore[typeddict-item]
         "arpu": dict(none_money),  # type: ignore[typeddict-item]
-        "churn": {
-            "month": None,
-            "monthly_rate": None,
-            "voluntary": None,
-            "involuntary": None,
-            "merchant": None,
-            "expired": None,
-            "unknown": None,
-            "churned": 0,
-            "active_at_start": 0,
-            "history": [],
-        },
+        "churn": _no_churn(),
         "nps": {
             "score": None,
             "responses": 0,
