@@ -38,11 +38,8 @@ from sqlalchemy import insert, select
 
 from bench.support import (
     REDIS_URL,
-    machine,
-    servers_missing,
+    start_served_bench,
     temporary_database,
-    use_uvloop,
-    uvicorn_options,
     uvicorn_server,
 )
 from plugin.db.engine import make_engine
@@ -332,13 +329,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    missing = servers_missing(redis=True)
-    if missing:
-        print(missing, file=sys.stderr)
+    if not start_served_bench():
         return 2
-    use_uvloop()
-    print(f"machine: {machine()}")
-    print(f"uvicorn: 1 process, {' '.join(uvicorn_options())}", flush=True)
 
     secret = Fernet.generate_key().decode()[:32]
     with temporary_database("vh_bench_portal") as database_url:

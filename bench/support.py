@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -54,6 +55,21 @@ def use_uvloop() -> None:
         import uvloop
 
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def start_served_bench() -> bool:
+    """Before a benchmark that serves the app: check PostgreSQL and Redis (False, with the
+    reason on stderr, when one is missing), switch to uvloop and print the conditions."""
+    missing = servers_missing(redis=True)
+    if missing:
+        print(missing, file=sys.stderr)
+        return False
+    use_uvloop()
+    print(f"machine: {machine()}")
+    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"load average before: {os.getloadavg()[0]:.2f} (other work skews the figures)")
+    print(f"uvicorn: 1 process, {' '.join(uvicorn_options())}", flush=True)
+    return True
 
 
 async def _admin(sql: str) -> None:

@@ -51,12 +51,9 @@ from bench.support import (
     REPO,
     CpuMeter,
     CpuShare,
-    machine,
-    servers_missing,
     spread_sequences,
+    start_served_bench,
     temporary_database,
-    use_uvloop,
-    uvicorn_options,
     uvicorn_process,
 )
 from plugin.db.engine import make_engine, make_sessionmaker
@@ -373,16 +370,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    missing = servers_missing(redis=True)
-    if missing:
-        print(missing, file=sys.stderr)
+    if not start_served_bench():
         return 2
-    use_uvloop()
-
-    print(f"machine: {machine()}")
-    print(f"date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-    print(f"load average before: {os.getloadavg()[0]:.2f} (other work skews the figures)")
-    print(f"uvicorn: 1 process, {' '.join(uvicorn_options())}", flush=True)
 
     with uvicorn_process("bench.bare_app:app", {}) as (port, process):
         bare = asyncio.run(

@@ -201,28 +201,15 @@ def train_logistic_risk(
     coefs = {name: float(c) for name, c in zip(FEATURE_NAMES, logistic.coef_[0], strict=True)}
     coefs["intercept"] = float(logistic.intercept_[0])
     if auc < min_auc:
-        return None, RiskModelReport(
-            RiskMethod.FIXED_MULTIPLIERS,
-            f"logistic model holdout AUC {auc:.3f} below {min_auc}",
-            n_train,
-            n_churn,
-            n_hold,
-            n_hold_churn,
-            auc,
-            lift,
-            coefs,
-        )
-    return model, RiskModelReport(
-        RiskMethod.LOGISTIC,
-        f"logistic model trained on {n_churn} churns; holdout AUC {auc:.3f}",
-        n_train,
-        n_churn,
-        n_hold,
-        n_hold_churn,
-        auc,
-        lift,
-        coefs,
+        kept, method = None, RiskMethod.FIXED_MULTIPLIERS
+        reason = f"logistic model holdout AUC {auc:.3f} below {min_auc}"
+    else:
+        kept, method = model, RiskMethod.LOGISTIC
+        reason = f"logistic model trained on {n_churn} churns; holdout AUC {auc:.3f}"
+    report = RiskModelReport(
+        method, reason, n_train, n_churn, n_hold, n_hold_churn, auc, lift, coefs
     )
+    return kept, report
 
 
 def churn_risk(
