@@ -1,7 +1,8 @@
 """Survey portal benchmark: `python -m bench portal [--requests N] [--warmup W]`.
 
 Serves the real app (`plugin.app:create_app`, PostgreSQL in a database made for the run, Redis
-for the rate limiter, as in production) in one uvicorn process on a loopback port, seeds a shop
+for the rate limiter as in production, and a queue of the run's own for the recomputes answers
+ask for, dropped at the end) in one uvicorn process on a loopback port, seeds a shop
 with subscribers, contracts and pending NPS invitations, then times, one request at a time:
 
 - the survey page (GET /proxy/survey, signed like Shopify's app proxy), and the cancel form;
@@ -37,7 +38,10 @@ from cryptography.fernet import Fernet
 from sqlalchemy import insert, select
 
 from bench.support import (
+    QUEUE_NAME_ENV,
     REDIS_URL,
+    drop_queue,
+    run_queue_name,
     start_served_bench,
     temporary_database,
     uvicorn_server,
@@ -333,6 +337,7 @@ def main(argv: list[str]) -> int:
         return 2
 
     secret = Fernet.generate_key().decode()[:32]
+    queue_name = run_queue_name("portal")
     with temporary_database("vh_bench_portal") as database_url:
         env = {
             "SHOPIFY_API_KEY": API_KEY,
@@ -342,11 +347,16 @@ def main(argv: list[str]) -> int:
             "REDIS_URL": REDIS_URL,
             "APP_URL": "http://127.0.0.1",
             "LOG_LEVEL": "WARNING",
+            # Answers ask for recomputes: they go to a queue of the run's own, dropped after.
+            QUEUE_NAME_ENV: queue_name,
         }
         settings = Settings.from_env(env)
         data = asyncio.run(seed(database_url, 3 * (args.requests + args.warmup)))
-        with uvicorn_server("plugin.app:create_app", env, factory=True) as port:
-            timings = asyncio.run(run(port, secret, settings, data, args.requests, args.warmup))
+        try:
+            with uvicorn_server("bench.support:ServedApp", env, factory=True) as port:
+                timings = asyncio.run(run(port, secret, settings, data, args.requests, args.warmup))
+        finally:
+            asyncio.run(drop_queue(REDIS_URL, queue_name))
 
     print(
         "| request | n | server p50 ms | server p95 ms | server p99 ms | client p50 ms "

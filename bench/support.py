@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import platform
 import random
@@ -17,15 +18,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
+from starlette.types import Receive, Scope, Send
 
 from plugin.db.migrate import upgrade_head
 
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+ARQ_KEY_PREFIXES = ("arq:job:", "arq:retry:", "arq:in-progress:", "arq:result:")
 
 
 def reachable(host: str, port: int) -> bool:
@@ -287,3 +291,58 @@ class CpuMeter:
         cores["other work"] = max(machine_busy - sum(cores.values()), 0.0)
         cores["machine (all)"] = machine_busy
         return CpuShare(cores)
+
+
+QUEUE_NAME_ENV = "VH_BENCH_QUEUE_NAME"
+
+
+class ServedApp:
+    """`plugin.app:create_app` as `valuehealth serve` runs it, except that its queue is the
+    run's own (`VH_BENCH_QUEUE_NAME`): uvicorn serves `bench.support:ServedApp` (a factory).
+
+    The runtime is built at start-up and closed at shutdown, and what is loaded by then is kept
+    out of the collector's full passes, as create_app does for the runtime it owns.
+    """
+
+    def __init__(self) -> None:
+        self._app: Any = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self._app(scope, receive, send)
+            return
+        from plugin.app import build_app_runtime, create_app
+        from plugin.settings import Settings
+
+        runtime = await build_app_runtime(
+            Settings.from_env(), queue_name=os.environ[QUEUE_NAME_ENV]
+        )
+        try:
+            self._app = create_app(runtime=runtime)
+            gc.collect()
+            gc.freeze()
+            await self._app(scope, receive, send)
+        finally:
+            await runtime.close()
+
+
+def run_queue_name(bench: str) -> str:
+    """A queue of the run's own, so that no worker on a shared Redis takes the run's jobs."""
+    return f"vh-bench-{bench}-{uuid.uuid4().hex[:12]}"
+
+
+async def drop_queue(redis_url: str, queue_name: str) -> int:
+    """Delete a run's queue, its health key and the keys of the jobs still in it; how many
+    jobs were still queued."""
+    import redis.asyncio as redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        job_ids = [m.decode() for m in await client.zrange(queue_name, 0, -1)]
+        keys = [p + job for job in job_ids for p in ARQ_KEY_PREFIXES]
+        for start in range(0, len(keys), 4000):
+            await client.delete(*keys[start : start + 4000])
+        await client.delete(queue_name, f"{queue_name}:health-check")
+    finally:
+        await client.aclose()
+    return len(job_ids)

@@ -39,18 +39,19 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select
-from starlette.types import Receive, Scope, Send
 
 from bench.loadgen import LoadResult, build_request, closed_loop, open_loop
 from bench.support import (
+    ARQ_KEY_PREFIXES,
+    QUEUE_NAME_ENV,
     REDIS_URL,
     REPO,
     CpuMeter,
     CpuShare,
+    run_queue_name,
     spread_sequences,
     start_served_bench,
     temporary_database,
@@ -70,38 +71,6 @@ LIFECYCLE = (
 STEP = {topic: step for step, (topic, _) in enumerate(LIFECYCLE)}
 TARGET_RATE = 1500.0
 TARGET_P99_S = 0.050
-QUEUE_NAME_ENV = "VH_BENCH_QUEUE_NAME"
-ARQ_KEY_PREFIXES = ("arq:job:", "arq:retry:", "arq:in-progress:", "arq:result:")
-
-
-class ServedApp:
-    """`plugin.app:create_app` as `valuehealth serve` runs it, except that its queue is the
-    run's own (`VH_BENCH_QUEUE_NAME`): uvicorn serves `bench.webhooks:ServedApp` (a factory).
-
-    The runtime is built at start-up and closed at shutdown, and what is loaded by then is kept
-    out of the collector's full passes, as create_app does for the runtime it owns.
-    """
-
-    def __init__(self) -> None:
-        self._app: Any = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan":
-            await self._app(scope, receive, send)
-            return
-        from plugin.app import build_app_runtime, create_app
-        from plugin.settings import Settings
-
-        runtime = await build_app_runtime(
-            Settings.from_env(), queue_name=os.environ[QUEUE_NAME_ENV]
-        )
-        try:
-            self._app = create_app(runtime=runtime)
-            gc.collect()
-            gc.freeze()
-            await self._app(scope, receive, send)
-        finally:
-            await runtime.close()
 
 
 Meta = tuple[str, int, str]  # webhook id, contract id, topic
@@ -379,7 +348,7 @@ def main(argv: list[str]) -> int:
         )
 
     secret = Fernet.generate_key()[:32]
-    queue_name = f"vh-bench-webhooks-{uuid.uuid4().hex[:12]}"
+    queue_name = run_queue_name("webhooks")
     with temporary_database() as database_url:
         sequences_start = asyncio.run(spread_sequences(database_url))
         env = {
@@ -393,7 +362,7 @@ def main(argv: list[str]) -> int:
         }
         print(f"queue: {queue_name} on {REDIS_URL}; row ids from {sequences_start}", flush=True)
         try:
-            with uvicorn_process("bench.webhooks:ServedApp", env, factory=True) as (port, proc):
+            with uvicorn_process("bench.support:ServedApp", env, factory=True) as (port, proc):
                 deliveries = Deliveries("127.0.0.1", port, secret, args.duplicates)
                 real = asyncio.run(drive("webhooks", port, proc.pid, deliveries.prepare, args))
             print("draining the queue with one burst worker ...", flush=True)

@@ -70,7 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=_port, default=DEFAULT_PORT, metavar="P")
 
     worker = commands.add_parser("worker", help="run the background worker (needs REDIS_URL)")
-    worker.add_argument("--burst", action="store_true", help="exit once the queue is empty")
+    worker.add_argument(
+        "--burst", action="store_true", help="exit once the queue is empty (no crons)"
+    )
 
     commands.add_parser("migrate", help="upgrade the database schema to the latest revision")
 

@@ -16,7 +16,9 @@ from workers.worker import run_worker, worker_alive
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m workers", description=__doc__)
-    parser.add_argument("--burst", action="store_true", help="stop once the queue is empty")
+    parser.add_argument(
+        "--burst", action="store_true", help="stop once the queue is empty (no crons)"
+    )
     parser.add_argument("--queue", default=None, help="queue name (default arq:queue)")
     parser.add_argument("--check", action="store_true", help="liveness probe; exit 0 or 1")
     args = parser.parse_args(argv)

@@ -165,6 +165,10 @@ def build_worker(settings: Settings, **options: Any) -> Worker:
 def run_worker(settings: Settings, *, burst: bool = False, queue_name: str | None = None) -> None:
     """Run the worker until stopped (SIGINT/SIGTERM), or until the queue is empty with `burst`.
 
+    A burst worker drains the queue and leaves the crons to the long-running workers: Arq
+    claims each cron run by a key shared by every worker on the Redis server, so a burst run
+    that happened to start on the minute would take a sweep or nightly recompute from them.
+
     Raises `DatabaseNotMigrated` when the database is not at head, `SettingsError` without Redis.
     """
     configure_logging(settings.log_level)
@@ -173,7 +177,7 @@ def run_worker(settings: Settings, *, burst: bool = False, queue_name: str | Non
         import uvloop
 
         asyncio.set_event_loop(uvloop.new_event_loop())
-    build_worker(settings, burst=burst, queue_name=queue_name).run()
+    build_worker(settings, burst=burst, queue_name=queue_name, crons=not burst).run()
 
 
 async def worker_alive(settings: Settings, *, queue_name: str | None = None) -> str | None:

@@ -24,6 +24,7 @@ from tests.support import servers
 from tests.support.asgi import asgi_client
 from tests.support.signing import signed_webhook
 from tests.workers.conftest import ArqEnv, make_worker, run_burst
+from workers import worker as worker_module
 from workers.cron import PRUNE_INBOX, SWEEP_INBOX
 from workers.jobs.scoring import RECOMPUTE_ALL_SHOPS
 from workers.jobs.surveys import (
@@ -66,6 +67,30 @@ def test_worker_settings_come_from_the_registry_and_settings(tmp_path: Path) -> 
     assert options["queue_name"] == "arq:queue"
     assert options["job_serializer"](["x", 1]) == b'["x",1]'
     assert options["health_check_interval"] > 0
+
+
+@pytest.mark.parametrize(("burst", "crons"), [(False, True), (True, False)])
+def test_only_long_running_workers_run_the_crons(
+    burst: bool, crons: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arq claims a cron run by a key every worker on the server shares: a burst run must not
+    take a sweep or a nightly recompute from the workers that stay up."""
+    built: list[dict[str, Any]] = []
+
+    class Built:
+        def run(self) -> None:
+            pass
+
+    def build(_settings: Any, **options: Any) -> Built:
+        built.append(options)
+        return Built()
+
+    monkeypatch.setattr(worker_module, "build_worker", build)
+    monkeypatch.setattr(asyncio, "set_event_loop", lambda _loop: None)  # keep the test's loop
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/x.db", REDIS_URL="redis://h:6390/2")
+    worker_module.run_worker(settings, burst=burst, queue_name="q")
+    assert built == [{"burst": burst, "queue_name": "q", "crons": crons}]
+    assert bool(worker_settings(settings, **built[0])["cron_jobs"]) is crons
 
 
 def test_worker_needs_redis(tmp_path: Path) -> None:
