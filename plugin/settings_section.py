@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
@@ -32,10 +32,13 @@ class ShopSettingsError(ValueError):
 class SettingsSection(Generic[T]):
     key: str  # the section's key in the shop's settings
     noun: str  # "survey setting": how errors and logs name one of its values
-    known: frozenset[str]
     parse_one: Callable[[str, Any], Any]  # raises `error` for a bad value
-    build: Callable[..., T]  # keyword arguments: parsed values; none given: the defaults
+    build: type[T]  # a dataclass: its fields are the settings, its defaults theirs
     error: type[ShopSettingsError]
+
+    @property
+    def known(self) -> frozenset[str]:
+        return frozenset(f.name for f in fields(self.build))  # type: ignore[arg-type]
 
     def parse(self, raw: Mapping[str, Any] | None) -> T:
         """Strict: every given value must be valid and known, else `error`."""

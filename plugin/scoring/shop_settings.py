@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 from plugin.models import Shop
@@ -103,7 +103,6 @@ def _parse_one(name: str, value: Any) -> Any:
 SECTION = SettingsSection(
     key=SETTINGS_KEY,
     noun="value setting",
-    known=frozenset(f.name for f in fields(ValueSettings)),
     parse_one=_parse_one,
     build=ValueSettings,
     error=ValueSettingsError,

@@ -12,7 +12,7 @@ back to its default with a warning, so one bad setting never takes a shop's surv
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -145,7 +145,6 @@ def _parse_one(name: str, value: Any) -> Any:
 SECTION = SettingsSection(
     key=SETTINGS_KEY,
     noun="survey setting",
-    known=frozenset(f.name for f in fields(SurveySettings)),
     parse_one=_parse_one,
     build=SurveySettings,
     error=SurveySettingsError,
