@@ -51,6 +51,7 @@ from bench.support import (
     REPO,
     CpuMeter,
     CpuShare,
+    drop_queue,
     run_queue_name,
     spread_sequences,
     start_served_bench,
@@ -314,10 +315,11 @@ async def clean_redis(redis_url: str, queue_name: str, ids: list[int]) -> int:
 
     from plugin.inbox import event_job_key
 
+    # The queue (and anything still in it), then the keys of jobs that ran and left it.
+    await drop_queue(redis_url, queue_name)
     client = redis.Redis.from_url(redis_url)
     left = 0
     try:
-        await client.delete(queue_name, f"{queue_name}:health-check")
         for start in range(0, len(ids), 2000):
             chunk = ids[start : start + 2000]
             keys = [p + event_job_key(i) for i in chunk for p in ARQ_KEY_PREFIXES]
