@@ -1,0 +1,41 @@
+"""Inbox batches: a per-shop index of pending rows and a retry time for failed tries.
+
+Revision ID: 0011_throughput
+Revises: 0001
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import plugin.models.base
+
+revision = "0011_throughput"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("webhook_inbox", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("retry_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True)
+        )
+        batch_op.create_index(
+            "ix_webhook_inbox_shop_pending",
+            ["shop_id", "id"],
+            unique=False,
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("webhook_inbox", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_webhook_inbox_shop_pending",
+            postgresql_where=sa.text("status = 'pending'"),
+            sqlite_where=sa.text("status = 'pending'"),
+        )
+        batch_op.drop_column("retry_at")
