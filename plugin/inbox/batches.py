@@ -28,6 +28,7 @@ from sqlalchemy import Select, Table, bindparam, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from plugin.db.locks import advisory_lock
 from plugin.db.transaction import Tx, transaction
 from plugin.domain.context import SHOP_ERASED, event_time
 from plugin.domain.errors import MalformedPayload
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 200
 # How long one job drains a shop before it queues itself again behind other shops' jobs.
 SLICE_S = 1.0
+# When a job that found its shop being drained elsewhere looks again.
+BUSY_RETRY_S = 0.5
+_DRAIN_LOCK_NAMESPACE = 0x5649  # advisory locks of inbox drains, (namespace, shop id)
 # Non-transient failures of one row before it is set aside as failed.
 MAX_ATTEMPTS = 10
 # When a failed row is tried again: 2 s, 4 s, … up to 2 minutes (the sweeper's pace after).
@@ -70,19 +74,29 @@ async def drain_shop(
 ) -> int:
     """Process the shop's pending rows batch after batch for about `slice_s`; then, if rows
     remain, queue the shop's job again so that other shops' jobs run first. Returns the rows
-    claimed."""
-    deadline = time.monotonic() + slice_s
-    claimed = 0
-    while True:
-        result = await process_batch(runtime, shop_id, limit=batch_size)
-        claimed += result.claimed
-        if result.retry_in is not None:
-            await wake(runtime.queue, shop_id, delay_s=result.retry_in)
-        if result.erased or result.claimed < batch_size:
-            return claimed
-        if time.monotonic() >= deadline:
-            await wake(runtime.queue, shop_id)
-            return claimed
+    claimed.
+
+    One drain per shop at a time, across processes (an advisory lock): two batches of one shop
+    would touch the same customers' rows and wait on each other's locks until they commit.
+    A job that finds the shop busy comes back shortly instead of waiting; the holder may be
+    past its last claim already, so the rows that woke this job are never left behind.
+    """
+    async with advisory_lock(runtime.engine, _DRAIN_LOCK_NAMESPACE, shop_id, wait=False) as held:
+        if not held:
+            await wake(runtime.queue, shop_id, delay_s=BUSY_RETRY_S)
+            return 0
+        deadline = time.monotonic() + slice_s
+        claimed = 0
+        while True:
+            result = await process_batch(runtime, shop_id, limit=batch_size)
+            claimed += result.claimed
+            if result.retry_in is not None:
+                await wake(runtime.queue, shop_id, delay_s=result.retry_in)
+            if result.erased or result.claimed < batch_size:
+                return claimed
+            if time.monotonic() >= deadline:
+                await wake(runtime.queue, shop_id)
+                return claimed
 
 
 async def process_batch(

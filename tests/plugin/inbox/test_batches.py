@@ -12,12 +12,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from plugin.app import build_app_runtime
+from plugin.db.locks import advisory_lock
 from plugin.db.transaction import transaction
 from plugin.domain.context import EventContext
 from plugin.domain.dispatch import HANDLERS
 from plugin.failures import describe, is_transient
 from plugin.inbox import PROCESS_INBOX, inbox_job_key, record_delivery, wake_after_commit
-from plugin.inbox.batches import MAX_ATTEMPTS, drain_shop, process_batch
+from plugin.inbox.batches import _DRAIN_LOCK_NAMESPACE, MAX_ATTEMPTS, drain_shop, process_batch
 from plugin.models import Contract, ContractStatusEvent, InboxStatus, Shop, Subscriber
 from plugin.queue import InProcessQueue, TransientError
 from plugin.runtime import Runtime
@@ -419,6 +420,22 @@ async def test_concurrent_batches_of_one_shop_on_postgres_take_disjoint_rows(pg_
         rows = [await inbox_row(runtime, inbox_id) for inbox_id in ids]
         assert all(r is not None and (r.status, r.attempts) == ("handled", 1) for r in rows)
         assert await count(runtime, Contract) == 40
+    finally:
+        async with runtime.engine.begin() as conn:
+            await conn.execute(delete(Shop))
+        await runtime.close()
+
+
+async def test_a_shop_drained_elsewhere_is_looked_at_again_shortly(pg_url: str) -> None:
+    queue = RecordingQueue()
+    runtime = await build_app_runtime(make_settings(pg_url), queue=queue)
+    try:
+        await store(runtime, Event(CREATE, contract(next_id())))
+        shop_id = await shop_id_of(runtime)
+        async with advisory_lock(runtime.engine, _DRAIN_LOCK_NAMESPACE, shop_id, wait=False):
+            assert await drain_shop(runtime, shop_id) == 0  # busy: nothing claimed
+        assert queue.jobs == [(PROCESS_INBOX, (shop_id,), inbox_job_key(shop_id, retry=True))]
+        assert await drain_shop(runtime, shop_id) == 1
     finally:
         async with runtime.engine.begin() as conn:
             await conn.execute(delete(Shop))

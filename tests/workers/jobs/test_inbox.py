@@ -259,11 +259,12 @@ async def test_worker_killed_mid_job_still_processes_the_event_once_in_effect(
         await asyncio.sleep(0.05)
 
     # The job had started, so its key took new wake-ups again: the sweeper wakes the shop when
-    # the row is still pending. Two jobs may drain it; the row's lock and status let one apply.
+    # the row is still pending. Two jobs may run for it (one finding the shop busy comes back
+    # once it is free); the drain lock and the row's status let one apply it.
     swept = await sweep_inbox({"runtime": runtime})
     assert swept == (1 if moment == "before-commit" else 0)
     worker = await run_burst(arq_env)
-    assert (worker.jobs_complete, worker.jobs_failed) == (1 + swept, 0)
+    assert worker.jobs_complete >= 1 + swept and worker.jobs_failed == 0
 
     async with runtime.sessionmaker() as session:
         row = await session.get(WebhookInbox, inbox_id)
