@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, or_, select, update
+from sqlalchemy import Select, Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -90,9 +90,14 @@ async def drain_shop(
         while True:
             result = await process_batch(runtime, shop_id, limit=batch_size)
             claimed += result.claimed
-            if result.retry_in is not None:
-                await wake(runtime.queue, shop_id, delay_s=result.retry_in)
-            if result.erased or result.claimed < batch_size:
+            if result.erased:
+                return claimed
+            if result.claimed < batch_size:
+                # Rows left waiting for their retry time (this batch's failures or earlier
+                # ones) get a wake-up at the earliest of them.
+                retry_in = await _next_retry_in(runtime, shop_id)
+                if retry_in is not None:
+                    await wake(runtime.queue, shop_id, delay_s=retry_in)
                 return claimed
             if time.monotonic() >= deadline:
                 await wake(runtime.queue, shop_id)
@@ -147,6 +152,21 @@ async def process_rows(runtime: Runtime, ids: Sequence[int]) -> BatchResult:
         if result.retry_in is not None:
             total.retry_in = min(total.retry_in or result.retry_in, result.retry_in)
     return total
+
+
+async def _next_retry_in(runtime: Runtime, shop_id: int) -> float | None:
+    """Seconds until the shop's earliest pending row waiting for its retry time is due."""
+    async with runtime.sessionmaker() as session:
+        due = await session.scalar(
+            select(func.min(WebhookInbox.retry_at)).where(
+                WebhookInbox.shop_id == shop_id,
+                WebhookInbox.status == InboxStatus.PENDING,
+                WebhookInbox.retry_at.is_not(None),
+            )
+        )
+    if due is None:
+        return None
+    return max((due - utcnow()).total_seconds(), 0.0) + 0.05
 
 
 def _claim(shop_id: int, limit: int, ids: Sequence[int] | None) -> Select[WebhookInbox]:
