@@ -116,6 +116,9 @@ class BillingAttempt(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("shop_id", "attempt_id"),
         Index("ix_billing_attempts_contract", "contract_pk", "occurred_at"),
+        # An order finds the attempt that placed it (migration 0011): without it the lookup
+        # walked every attempt of the shop once per contract.
+        Index("ix_billing_attempts_order", "shop_id", "order_id"),
     )
 
     shop_id: Mapped[int] = mapped_column(BigId, shop_fk())

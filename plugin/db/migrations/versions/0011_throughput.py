@@ -1,4 +1,5 @@
-"""Inbox batches: a per-shop index of pending rows and a retry time for failed tries.
+"""Inbox batches: a per-shop index of pending rows and a retry time for failed tries; billing
+attempts found by their order.
 
 Revision ID: 0011_throughput
 Revises: 0001
@@ -29,9 +30,13 @@ def upgrade() -> None:
             postgresql_where=sa.text("status = 'pending'"),
             sqlite_where=sa.text("status = 'pending'"),
         )
+    with op.batch_alter_table("billing_attempts", schema=None) as batch_op:
+        batch_op.create_index("ix_billing_attempts_order", ["shop_id", "order_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("billing_attempts", schema=None) as batch_op:
+        batch_op.drop_index("ix_billing_attempts_order")
     with op.batch_alter_table("webhook_inbox", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_webhook_inbox_shop_pending",
