@@ -17,8 +17,10 @@ from plugin.models import (
     BillingCycleEvent,
     Contract,
     ContractChange,
+    ContractStatus,
     InboxStatus,
 )
+from plugin.surveys import hooks
 
 ATTEMPT_TOPIC_STATUS = {
     "subscription_billing_attempts/success": BillingAttemptStatus.SUCCESS,
@@ -133,6 +135,9 @@ async def handle_billing_attempt(ctx: EventContext) -> str:
             )
     if attempt is not None:
         _merge(attempt, outcome, attempt_id, idempotency_key, order_id)
+    if contract.status in ContractStatus.ENDED:
+        # Processed after the contract's end: the end's system reason may depend on it.
+        await hooks.on_billing_attempt_of_ended_contract(ctx.session, ctx.shop, contract)
     if status == BillingAttemptStatus.SUCCESS and order_id is not None:
         # The renewal's order: create it now if orders/create has not come yet.
         order = await order_row(ctx.session, ctx.shop_id, order_id, ctx.occurred_at)
