@@ -265,36 +265,13 @@ async def test_any_processing_order_ends_in_the_state_of_the_order_of_events(
 async def test_the_stories_exercise_what_they_claim(rt: Runtime) -> None:
     """The in-order run of a full story schedules surveys, links renewals and keeps null-id
     attempts: the property above compares something, not two empty states."""
+    plain_null_ids = Renewal(False, False, null_ids=True, delivered=True, split_shipment=False)
     story = Story(
         renewals=(
-            Renewal(
-                failed_first=True,
-                challenged=True,
-                null_ids=True,
-                delivered=True,
-                split_shipment=True,
-            ),
-            Renewal(
-                failed_first=False,
-                challenged=False,
-                null_ids=False,
-                delivered=False,
-                split_shipment=False,
-            ),
-            Renewal(
-                failed_first=False,
-                challenged=False,
-                null_ids=True,
-                delivered=True,
-                split_shipment=False,
-            ),
-            Renewal(
-                failed_first=False,
-                challenged=False,
-                null_ids=True,
-                delivered=True,
-                split_shipment=False,
-            ),
+            Renewal(*[True] * 5),
+            Renewal(*[False] * 5),
+            plain_null_ids,
+            plain_null_ids,
         ),
         paused_after=1,
         skipped_cycle=2,
