@@ -2,7 +2,7 @@
 attempts found by their order.
 
 Revision ID: 0011_throughput
-Revises: 0001
+Revises: 0010_conformance (the lead re-chains revisions at merge)
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import plugin.models.base
 
 revision = "0011_throughput"
-down_revision = "0001"
+down_revision = "0010_conformance"
 branch_labels = None
 depends_on = None
 
