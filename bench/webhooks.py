@@ -14,10 +14,10 @@
    every row handled exactly once, and the domain state holds each contract once, one status
    event per distinct delivery, and each contract's status from its latest event.
 
-Redis keys the run made (its queue, the job keys of its rows) are deleted at the end; job keys
-are named after row ids, so the run's database starts its sequences at a random point and
-never meets another run's keys on a shared server. `BENCH_LOG_LEVEL=INFO` shows the server's
-and the worker's logs (Arq's line per job with its time); the default is WARNING.
+Redis keys the run made (its queue, its jobs, their waiting markers) are deleted at the end;
+the markers are named after the queue, so another run on a shared server never meets them.
+`BENCH_LOG_LEVEL=INFO` shows the server's and the worker's logs (Arq's line per job with its
+time); the default is WARNING.
 """
 
 from __future__ import annotations
