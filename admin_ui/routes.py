@@ -6,6 +6,7 @@ One flat list: add a page or an endpoint by adding its Route here.
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from admin_ui.api.billing import billing_overview, billing_settings_save
 from admin_ui.api.initiatives import (
     initiative_create,
     initiative_get,
@@ -13,6 +14,7 @@ from admin_ui.api.initiatives import (
     initiatives_list,
 )
 from admin_ui.api.overview import overview, retention
+from admin_ui.api.plans import plan_create, plan_update, plans_list
 from admin_ui.api.privacy import export_get, exports_list
 from admin_ui.api.reviews import review_months, review_pack
 from admin_ui.api.subscribers import get_subscriber, list_subscribers
@@ -46,6 +48,13 @@ ROUTES: list[BaseRoute] = [
         admin_endpoint(initiative_update),
         methods=["PATCH"],
     ),
+    # Subscription plans, kept in Shopify as selling plan groups (plugin.billing.plans)
+    Route("/api/admin/plans", admin_endpoint(plans_list), methods=["GET"]),
+    Route("/api/admin/plans", admin_endpoint(plan_create), methods=["POST"]),
+    Route("/api/admin/plans/{plan_id:int}", admin_endpoint(plan_update), methods=["PATCH"]),
+    # Billing: dunning settings, today's run, recovered revenue (plugin.billing)
+    Route("/api/admin/billing", admin_endpoint(billing_overview), methods=["GET"]),
+    Route("/api/admin/billing/settings", admin_endpoint(billing_settings_save), methods=["PUT"]),
     # Customer data exports made for customers/data_request (plugin.domain.privacy)
     Route("/api/admin/privacy/exports", admin_endpoint(exports_list), methods=["GET"]),
     Route(

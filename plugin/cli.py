@@ -1,4 +1,5 @@
-"""The `valuehealth` command (DESIGN.md §6): demo, serve, worker, migrate, score, backfill, review.
+"""The `valuehealth` command (DESIGN.md §6): demo, serve, worker, migrate, score, backfill, review,
+bill.
 
 Every command reads the one Settings object from the environment; a missing or malformed
 setting prints its message (naming the variable) and exits with status 2, without a traceback.
@@ -17,7 +18,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -89,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--month", required=True, type=_month, metavar="YYYY-MM")
     review.add_argument("--format", choices=("html", "csv", "json"), default="html")
     review.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+
+    bill = commands.add_parser(
+        "bill", help="charge one shop's billing cycles due on a day now (a rerun charges nothing)"
+    )
+    bill.add_argument("shop", type=_shop, metavar="SHOP")
+    bill.add_argument(
+        "--date", type=_day, metavar="YYYY-MM-DD", help="the shop's day to bill (default: today)"
+    )
     return parser
 
 
@@ -282,6 +291,33 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_bill(args: argparse.Namespace) -> int:
+    from plugin.billing.run import BillingUnavailable, bill_shop
+    from plugin.queue import TransientError
+    from plugin.shopify.errors import ShopifyError
+
+    settings = Settings.from_env()
+
+    async def run() -> int:
+        runtime = await _runtime(settings)
+        bar = ProgressBar()
+        try:
+            result = await bill_shop(runtime, args.shop, args.date, progress=bar.update)
+        except BillingUnavailable as exc:
+            raise CommandError(str(exc)) from None
+        except (ShopifyError, TransientError) as exc:
+            raise CommandError(
+                f"Shopify: {exc}; run the same command again (nothing is charged twice)"
+            ) from None
+        finally:
+            bar.finish()
+            await runtime.close()
+        print(result.describe())
+        return EXIT_OK
+
+    return asyncio.run(run())
+
+
 # -- helpers ----------------------------------------------------------------------------
 
 
@@ -401,6 +437,13 @@ def _month(text: str) -> str:
     return text
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "serve": cmd_serve,
@@ -409,6 +452,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "score": cmd_score,
     "review": cmd_review,
     "backfill": cmd_backfill,
+    "bill": cmd_bill,
 }
 
 
