@@ -7,9 +7,9 @@ run, a rerun, a second worker, the run after a crash) gets the same key, and
 1. claims it in our ledger (`billing_charges`, unique per shop and key) in its own committed
    transaction before Shopify is asked: a key already settled (submitted, paid, failed,
    refused) is never sent again;
-2. sends it to Shopify with `subscriptionBillingAttemptCreate`: a key still `claimed` (a crash
-   or a lost answer after the claim, or another worker right now) is sent again, and Shopify
-   answers a known key with the attempt it already made rather than charging twice;
+2. sends it to Shopify with `subscriptionBillingAttemptCreate` while it is only `claimed` (a
+   crash or a lost answer after the claim, or another worker right now, send it again), and
+   Shopify answers a known key with the attempt it already made rather than charging twice;
 3. records the answer (attempt id, or Shopify's refusal) in a second small transaction.
 
 A charge cannot be rolled back, so this is the one place that commits around an external
@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 
 from sqlalchemy import select
 
@@ -85,7 +84,8 @@ async def charge_cycle(
                 BillingCharge.shop_id == contract.shop_id, BillingCharge.idempotency_key == key
             )
         )
-    if status not in ChargeStatus.OPEN:
+    if status != ChargeStatus.CLAIMED:
+        # Shopify has the attempt (or refused it): its outcome comes by webhook.
         return ChargeOutcome("already")
     try:
         attempt_gid = await create_attempt(client, contract_gid(contract), cycle_index, key)
@@ -127,7 +127,3 @@ async def _settle(
         if error is not None:
             charge.error_code = getattr(first, "code", None)
             charge.error_message = str(error)[:1000]
-
-
-def amount_of(charge: BillingCharge) -> Decimal:
-    return Decimal(charge.amount or 0)

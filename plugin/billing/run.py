@@ -229,9 +229,14 @@ async def _work_case(
             # Paused, cancelled or ended meanwhile: nothing left for dunning to do.
             case.status, case.closed_at, case.next_retry_on = DunningStatus.CLOSED, utcnow(), None
             return
-        while case.needs_payment_update and retry_day(case, settings) is not None:
+        if case.needs_payment_update and retry_day(case, settings) is not None:
+            # Only a new card can help: this retry is spent without charging the old one.
             case.retries_used += 1
             result.retries_skipped += 1
+            later = retry_day(case, settings)
+            if later is not None:
+                case.next_retry_on = later
+                return
         next_day = retry_day(case, settings)
         if next_day is None:
             action = settings.final_action
