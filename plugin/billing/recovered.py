@@ -43,6 +43,7 @@ async def recovered_by_month(
     zone = shop_zone(timezone)
     totals: dict[tuple[str, str], list[Decimal]] = defaultdict(list)
     for closed_at, amount, currency in (await session.execute(query)).all():
+        assert closed_at is not None  # filtered above
         month = closed_at.astimezone(zone).strftime("%Y-%m")
         totals[(month, currency or "")].append(Decimal(amount or 0))
     return [
