@@ -17,7 +17,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TextIO
@@ -265,57 +265,56 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     from plugin.backfill import BackfillError, backfill_shop
-    from plugin.queue import InProcessQueue, TransientError
-    from plugin.shopify.errors import ShopifyError
+    from plugin.queue import InProcessQueue
 
-    settings = Settings.from_env()
-
-    async def run() -> int:
-        runtime = await _runtime(settings)
-        bar = ProgressBar()
+    async def work(runtime: Runtime, bar: ProgressBar) -> str:
         try:
             result = await backfill_shop(runtime, args.shop, progress=bar.update)
-            if isinstance(runtime.queue, InProcessQueue):
-                # No worker without Redis: run the recompute the import asked for here.
-                await runtime.queue.drain()
         except BackfillError as exc:
             raise CommandError(str(exc)) from None
-        except (ShopifyError, TransientError) as exc:
-            raise CommandError(f"Shopify: {exc}; run the backfill again later") from None
-        finally:
-            bar.finish()
-            await runtime.close()
-        print(result.describe())
-        return EXIT_OK
+        if isinstance(runtime.queue, InProcessQueue):
+            # No worker without Redis: run the recompute the import asked for here.
+            await runtime.queue.drain()
+        return result.describe()
 
-    return asyncio.run(run())
+    return _shopify_command(work, "run the backfill again later")
 
 
 def cmd_bill(args: argparse.Namespace) -> int:
     from plugin.billing.run import BillingUnavailable, bill_shop
+
+    async def work(runtime: Runtime, bar: ProgressBar) -> str:
+        try:
+            result = await bill_shop(runtime, args.shop, args.date, progress=bar.update)
+        except BillingUnavailable as exc:
+            raise CommandError(str(exc)) from None
+        return result.describe()
+
+    return _shopify_command(work, "run the same command again (nothing is charged twice)")
+
+
+def _shopify_command(
+    work: Callable[[Runtime, ProgressBar], Awaitable[str]], on_shopify_error: str
+) -> int:
+    """Run a command that talks to Shopify with a progress bar; print its summary."""
     from plugin.queue import TransientError
     from plugin.shopify.errors import ShopifyError
 
     settings = Settings.from_env()
 
-    async def run() -> int:
+    async def run() -> str:
         runtime = await _runtime(settings)
         bar = ProgressBar()
         try:
-            result = await bill_shop(runtime, args.shop, args.date, progress=bar.update)
-        except BillingUnavailable as exc:
-            raise CommandError(str(exc)) from None
+            return await work(runtime, bar)
         except (ShopifyError, TransientError) as exc:
-            raise CommandError(
-                f"Shopify: {exc}; run the same command again (nothing is charged twice)"
-            ) from None
+            raise CommandError(f"Shopify: {exc}; {on_shopify_error}") from None
         finally:
             bar.finish()
             await runtime.close()
-        print(result.describe())
-        return EXIT_OK
 
-    return asyncio.run(run())
+    print(asyncio.run(run()))
+    return EXIT_OK
 
 
 # -- helpers ----------------------------------------------------------------------------

@@ -11,15 +11,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
-from plugin.app import build_app_runtime, create_app
+from plugin.app import create_app
 from plugin.db.transaction import transaction
 from plugin.models import Contract, DunningCase, Plan, Shop, Subscriber
 from plugin.models.base import utcnow
 from plugin.models.billing import DunningStatus
 from plugin.runtime import Runtime
-from tests.conftest import make_settings
+from tests.plugin.domain import conftest as domain_fixtures
 from tests.plugin.domain.domain_helpers import give_token, shop_of
 from tests.support.asgi import asgi_client
 from tests.support.fake_shopify import FakeShopify
@@ -35,31 +35,18 @@ TWO_FREQUENCIES = {
     "products": ["gid://shopify/Product/7"],
 }
 
+# The event-processing fixtures: a runtime whose Admin API is the fake Shopify.
+rt = domain_fixtures.rt
+shopify = domain_fixtures.shopify
+
 
 def auth(shop: str = SHOP) -> dict[str, str]:
     return {"Authorization": f"Bearer {session_token(shop=shop)}"}
 
 
 @pytest.fixture
-def shopify() -> FakeShopify:
-    fake = FakeShopify()
-    fake.add_products(7, 8)
-    return fake
-
-
-@pytest.fixture
-async def rt(db_url: str, shopify: FakeShopify) -> AsyncIterator[Runtime]:
-    runtime = await build_app_runtime(make_settings(db_url), http=shopify.client())
-    try:
-        yield runtime
-    finally:
-        async with runtime.engine.begin() as conn:
-            await conn.execute(delete(Shop))
-        await runtime.close()
-
-
-@pytest.fixture
-async def api(rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+async def api(rt: Runtime, shopify: FakeShopify) -> AsyncIterator[httpx.AsyncClient]:
+    shopify.add_products(7, 8)
     async with asgi_client(create_app(runtime=rt)) as c:
         yield c
 
