@@ -339,9 +339,20 @@ def _by_key(spec: PlanSpec, by_name: Mapping[str, str]) -> dict[str, str]:
     return {f.key: by_name[f.label] for f in spec.frequencies if f.label in by_name}
 
 
+# Shopify's error paths, as the fields of our plan they come from.
+_SHOPIFY_FIELDS = {
+    "productIds": "products",
+    "productVariantIds": "variants",
+    "input.name": "name",
+    "input.sellingPlansToCreate": "frequencies",
+    "input.sellingPlansToUpdate": "frequencies",
+}
+
+
 def _rejected(exc: UserErrors) -> PlanRejected:
     first = exc.errors[0] if exc.errors else None
-    field = ".".join(first.field) if first and first.field else None
+    path = ".".join(first.field) if first and first.field else None
+    field = _SHOPIFY_FIELDS.get(path, path) if path else None
     return PlanRejected(f"Shopify refused the plan: {exc}", field)
 
 

@@ -73,7 +73,7 @@ function frequencyRow(doc, value, onRemove) {
     help: "Same as the delivery for pay-as-you-go; a multiple of it for prepaid.",
   });
   const remove = button("Remove", { variant: "plain", tone: "critical", onClick: onRemove, label: "Remove this frequency" });
-  const el = h("div", { class: "vh-toolbar vh-frequency" }, delivery.el, interval.el, billing.el, remove);
+  const el = h("div", { class: "vh-toolbar vh-frequency", style: "align-items:flex-start" }, delivery.el, interval.el, billing.el, remove);
   return {
     el,
     read: () => ({
@@ -152,7 +152,7 @@ function formSection(doc, plan, ctx, root) {
     h("p", { class: "vh-help" }, "Buyers choose one of these at checkout (at most ", String(doc.choices.max_frequencies), ")."),
     list,
     button("Add a frequency", { onClick: () => addRow({ interval: "week", delivery_count: 2, billing_count: 2 }) }),
-    h("div", { class: "vh-toolbar" }, kind.el, amount.el),
+    h("div", { class: "vh-toolbar", style: "align-items:flex-start" }, kind.el, amount.el),
     products.el,
     window.shopify && window.shopify.resourcePicker ? button("Choose products", { variant: "plain", onClick: () => pick("product", products) }) : null,
     variants.el,

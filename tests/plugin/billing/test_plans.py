@@ -289,7 +289,7 @@ async def test_an_unknown_product_is_shopifys_user_error_with_its_message(
     with pytest.raises(PlanRejected) as caught:
         await create(rt, shop, body(products=["gid://shopify/Product/404"]))
     assert "gid://shopify/Product/404 does not exist" in str(caught.value)
-    assert caught.value.field == "productIds"
+    assert caught.value.field == "products"
     assert shopify.groups == {}
 
 

@@ -1,7 +1,7 @@
 """billing: plans, plan versions, charges, dunning cases
 
 Revision ID: 0015_billing
-Revises: 0001
+Revises: 0012_workspace
 Create Date: 2026-12-07 09:16:43.689406
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import plugin.models.base
 
 revision: str = "0015_billing"
-down_revision: str | None = "0001"
+down_revision: str | None = "0012_workspace"  # chained after the merged workspace shell
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
