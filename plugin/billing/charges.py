@@ -6,9 +6,10 @@ run, a rerun, a second worker, the run after a crash) gets the same key, and
 
 1. claims it in our ledger (`billing_charges`, unique per shop and key) in its own committed
    transaction before Shopify is asked: a key already settled (submitted, paid, failed,
-   refused) is never sent again;
+   failed) is never sent again;
 2. sends it to Shopify with `subscriptionBillingAttemptCreate` while it is only `claimed` (a
-   crash or a lost answer after the claim, or another worker right now, send it again), and
+   crash or a lost answer after the claim, or another worker right now, send it again) or
+   refused (Shopify may accept it on a later day: a contract under review, for example), and
    Shopify answers a known key with the attempt it already made rather than charging twice;
 3. records the answer (attempt id, or Shopify's refusal) in a second small transaction.
 
@@ -84,8 +85,8 @@ async def charge_cycle(
                 BillingCharge.shop_id == contract.shop_id, BillingCharge.idempotency_key == key
             )
         )
-    if status != ChargeStatus.CLAIMED:
-        # Shopify has the attempt (or refused it): its outcome comes by webhook.
+    if status not in ChargeStatus.SENDABLE:
+        # Shopify has the attempt: its outcome comes by webhook.
         return ChargeOutcome("already")
     try:
         attempt_gid = await create_attempt(client, contract_gid(contract), cycle_index, key)
@@ -120,10 +121,9 @@ async def _settle(
             .with_for_update()
         )
         # The webhook may have settled it already (it can beat our own answer here).
-        if charge is None or charge.status not in ChargeStatus.OPEN:
+        if charge is None or charge.status not in ChargeStatus.SENDABLE:
             return
         charge.status = status
         charge.attempt_gid = attempt_gid
-        if error is not None:
-            charge.error_code = getattr(first, "code", None)
-            charge.error_message = str(error)[:1000]
+        charge.error_code = getattr(first, "code", None) if error is not None else None
+        charge.error_message = str(error)[:1000] if error is not None else None

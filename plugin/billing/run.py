@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from plugin.billing.charges import charge_cycle, contract_gid
 from plugin.billing.dunning import retry_day
@@ -40,6 +40,7 @@ from plugin.shopify.mutations import UserErrors
 log = logging.getLogger(__name__)
 
 LOOKBACK_DAYS = 7
+LOOKAHEAD_DAYS = 32  # a monthly cycle's next date is at most 31 days on
 Progress = Callable[[str, int, int | None], None]
 
 
@@ -127,7 +128,9 @@ async def _charge_due_cycles(
     progress: Progress | None,
 ) -> None:
     window_start, _ = day_bounds(shop.timezone, day - timedelta(days=LOOKBACK_DAYS))
-    _, window_end = day_bounds(shop.timezone, day)
+    # Past the day by a little more than the longest cycle, so the answer also names each
+    # contract's next cycle after the day (kept as our copy's next billing date).
+    _, window_end = day_bounds(shop.timezone, day + timedelta(days=LOOKAHEAD_DAYS))
     async with runtime.sessionmaker() as session:
         # Our copy of the next billing date preselects (a day of slack either way for the
         # timezone); Shopify's cycle list then decides exactly what is due.
@@ -147,6 +150,7 @@ async def _charge_due_cycles(
     total = len(contracts)
     for done, contract in enumerate(contracts, start=1):
         cycles = await billing_cycles(client, contract_gid(contract), window_start, window_end)
+        settled = True
         for cycle in cycles:
             if cycle.expected_at.astimezone(zone).date() > day:
                 continue
@@ -170,10 +174,32 @@ async def _charge_due_cycles(
             elif outcome.status == "already":
                 result.already += 1
             else:
+                settled = False
                 result.refused.append((contract.contract_id, outcome.message or "refused"))
+        # Only once the due cycles are settled: a run that dies before this, or a cycle
+        # Shopify refused today, is looked at again by the next run (within the look-back).
+        upcoming = [
+            c for c in cycles if c.expected_at.astimezone(zone).date() > day and not c.skipped
+        ]
+        if upcoming and settled:
+            await _keep_next_billing_date(runtime, contract, upcoming[0].expected_at)
         result.contracts_checked = done
         if progress:
             progress("charging due cycles", done, total)
+
+
+async def _keep_next_billing_date(runtime: Runtime, contract: Contract, at: datetime) -> None:
+    """Our copy of the next billing date moves on with Shopify's cycles, so that tomorrow's
+    run does not ask again about a contract billed today (dates in UTC, as the details)."""
+    upcoming = at.astimezone(UTC).date()
+    if contract.next_billing_date == upcoming:
+        return
+    async with transaction(runtime.sessionmaker, None) as tx:
+        await tx.session.execute(
+            update(Contract)
+            .where(Contract.shop_id == contract.shop_id, Contract.id == contract.id)
+            .values(next_billing_date=upcoming)
+        )
 
 
 async def _work_dunning(

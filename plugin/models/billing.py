@@ -65,8 +65,9 @@ class ChargeStatus:
     SUBMITTED = "submitted"  # Shopify accepted the attempt; its outcome comes by webhook
     SUCCESS = "success"
     FAILURE = "failure"
-    REJECTED = "rejected"  # Shopify refused to create the attempt (user error): not a charge
-    OPEN = frozenset({CLAIMED, SUBMITTED})
+    REJECTED = "rejected"  # Shopify refused to create the attempt: no charge; tried again
+    OPEN = frozenset({CLAIMED, SUBMITTED})  # an outcome webhook may still settle it
+    SENDABLE = frozenset({CLAIMED, REJECTED})  # Shopify holds no attempt for the key
 
 
 class BillingCharge(IdMixin, Base):

@@ -16,7 +16,7 @@ from typing import Any
 from plugin.shopify.graphql import AdminGraphQL
 from plugin.shopify.mutations import mutate
 
-CYCLES_PAGE = 50  # cycles in one contract's look-back window: a daily plan over 7 days is 8
+CYCLES_PAGE = 50  # cycles in one contract's window: a daily plan over 7 + 32 days is 40
 
 BILLING_CYCLES = f"""query SubscriptionBillingCycles(
   $contractId: ID!, $startDate: DateTime!, $endDate: DateTime!

@@ -4,14 +4,15 @@ crashes, two workers), skipped, paused and ended contracts untouched, the shop's
 from __future__ import annotations
 
 import asyncio
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 
 import pytest
+from sqlalchemy import select, update
 
 from plugin.billing import charges as charges_module
 from plugin.billing.run import BillingUnavailable, bill_shop
 from plugin.db.transaction import transaction
-from plugin.models import Shop
+from plugin.models import Contract, Shop
 from plugin.models.billing import ChargeStatus
 from plugin.runtime import Runtime
 from plugin.shopify import billing as shopify_billing
@@ -56,10 +57,29 @@ async def test_each_due_contract_is_charged_once_and_a_second_run_charges_nothin
     assert [c.status for c in await charges(rt)] == [ChargeStatus.SUBMITTED] * 3
 
     second = await bill_shop(rt, SHOP, D)
+    # Those billed moved on to their next cycle; only the one due tomorrow is looked at.
+    assert (second.charged, second.contracts_checked) == (0, 1)
 
-    assert (second.charged, second.already) == (0, 3)
+    # Even with our copy of the date stale (a late webhook), the ledger charges nothing twice.
+    async with transaction(rt.sessionmaker, None) as tx:
+        await tx.session.execute(update(Contract).values(next_billing_date=D))
+    third = await bill_shop(rt, SHOP, D)
+    assert (third.charged, third.already, third.skipped_cycles) == (0, 3, 1)
     assert len(shopify.attempts) == 3
-    assert "a second run today charges nothing" in second.describe()
+    assert "a second run today charges nothing" in third.describe()
+
+
+async def test_a_billed_contract_is_not_looked_at_again_until_its_next_cycle(
+    rt: Runtime, shop: Shop, shopify: FakeShopify
+) -> None:
+    cid = await subscribe(rt, shopify)
+    await bill_shop(rt, SHOP, D)
+    async with rt.sessionmaker() as session:
+        contract = await session.scalar(select(Contract).where(Contract.contract_id == cid))
+        assert contract is not None and contract.next_billing_date == date(2026, 3, 2)
+    shopify.requests.clear()
+    assert (await bill_shop(rt, SHOP, D + DAY)).contracts_checked == 0
+    assert shopify.requests_to("/graphql.json") == []
 
 
 async def test_a_lost_answer_is_sent_again_with_the_same_key_and_charges_once(
@@ -99,7 +119,7 @@ async def test_a_crash_between_claim_and_charge_is_finished_by_the_next_run(
     monkeypatch.setattr(charges_module, "create_attempt", real)
     rerun = await bill_shop(rt, SHOP, D)
 
-    assert (rerun.charged, rerun.already) == (1, 1)
+    assert rerun.charged == 1  # the claimed key, sent now; the first contract moved on
     assert sorted(keys(shopify)) == sorted(f"valuehealth-{c}-1-0" for c in (first, second))
 
 
@@ -138,7 +158,7 @@ async def test_a_day_missed_is_caught_up_the_next_day(
     assert result.charged == 1 and keys(shopify) == [f"valuehealth-{cid}-1-0"]
 
 
-async def test_shopify_refusing_a_charge_is_reported_and_not_retried(
+async def test_a_charge_shopify_refuses_is_reported_and_tried_again_the_next_day(
     rt: Runtime, shop: Shop, shopify: FakeShopify
 ) -> None:
     cid = await subscribe(rt, shopify)
@@ -152,7 +172,13 @@ async def test_shopify_refusing_a_charge_is_reported_and_not_retried(
     assert result.refused == [(cid, "Subscription contract is under review")]
     (charge,) = await charges(rt)
     assert (charge.status, charge.error_code) == (ChargeStatus.REJECTED, "CONTRACT_UNDER_REVIEW")
-    assert (await bill_shop(rt, SHOP, D)).already == 1  # settled: not sent again
+    assert shopify.attempts == []
+
+    # The review is over by the next day: the same key goes through, once.
+    assert (await bill_shop(rt, SHOP, D + DAY)).charged == 1
+    assert keys(shopify) == [f"valuehealth-{cid}-1-0"]
+    (charge,) = await charges(rt)
+    assert charge.status == ChargeStatus.SUBMITTED
 
 
 async def test_throttling_waits_and_charges(rt: Runtime, shop: Shop, shopify: FakeShopify) -> None:
