@@ -72,17 +72,21 @@ async def on_attempt_outcome(
     status: str,
     error_code: str | None,
     at: datetime,
-) -> None:
-    """Apply a success or failure webhook to the charge with this key (if it is ours)."""
+) -> DunningCase | None:
+    """Apply a success or failure webhook to the charge with this key (if it is ours).
+
+    Returns the dunning case a failure opened or moved on (what a notice to the customer or a
+    Flow trigger would report), else None.
+    """
     if not idempotency_key or status not in (ChargeStatus.SUCCESS, ChargeStatus.FAILURE):
-        return
+        return None
     charge = await session.scalar(
         select(BillingCharge)
         .where(BillingCharge.shop_id == shop.id, BillingCharge.idempotency_key == idempotency_key)
         .with_for_update()
     )
     if charge is None or charge.status not in ChargeStatus.OPEN:
-        return
+        return None
     charge.status = status
     charge.error_code = error_code if status == ChargeStatus.FAILURE else None
     case = await _case(session, charge)
@@ -91,7 +95,7 @@ async def on_attempt_outcome(
             case.status = DunningStatus.RECOVERED
             case.next_retry_on = None
             case.closed_at = at
-        return
+        return None
     if case is None:
         await insert_if_absent(
             session,
@@ -114,7 +118,7 @@ async def on_attempt_outcome(
         case = await _case(session, charge)
         assert case is not None
     if case.status != DunningStatus.OPEN:
-        return
+        return None
     case.failures += 1
     case.last_error_code = error_code
     case.needs_payment_update = needs_new_payment_method(error_code)
@@ -122,6 +126,7 @@ async def on_attempt_outcome(
     # Never before tomorrow's run: a retry the same day as the failure rarely succeeds.
     next_day = retry_day(case, settings)
     case.next_retry_on = max(next_day, local_day(shop, at)) if next_day else local_day(shop, at)
+    return case
 
 
 async def _case(session: AsyncSession, charge: BillingCharge) -> DunningCase | None:
