@@ -81,6 +81,16 @@ async def test_create_a_plan_with_two_frequencies(
         plan = await session.get(Plan, 1)
         assert plan is not None and plan.name == "Coffee club"
 
+    # A new discount is a new version; the table says so.
+    await listed.get_by_role("button", name="Edit Coffee club").click()
+    await page.wait_for_url("**/demo/plans/1")
+    await page.get_by_label("Discount value").fill("15")
+    await page.get_by_role("button", name="Save plan").click()
+    await page.wait_for_url("**/demo/plans")
+    await listed.get_by_text("Version 2").wait_for()
+    assert await listed.get_by_text("15% off each delivery").is_visible()
+    await page.screenshot(path=portal.ARTIFACTS / "plans-new-version.png", full_page=True)
+
 
 async def test_billing_page_saves_dunning_settings(
     browser: Any, workspace: tuple[str, Runtime, FakeShopify]
