@@ -120,6 +120,8 @@ async def on_attempt_outcome(
     if case.status != DunningStatus.OPEN:
         return None
     case.failures += 1
+    # This outcome may beat the billing run's own note that the retry was sent.
+    case.retries_used = max(case.retries_used, charge.try_number)
     case.last_error_code = error_code
     case.needs_payment_update = needs_new_payment_method(error_code)
     settings = billing_settings(shop)

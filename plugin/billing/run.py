@@ -264,14 +264,10 @@ async def _work_case(
                 case.next_retry_on = later
                 return
         next_day = retry_day(case, settings)
-        if next_day is None:
-            action = settings.final_action
-            try_number = None
-        else:
-            action = None
-            case.retries_used += 1
-            try_number = case.retries_used
-            case.next_retry_on = None  # the attempt's webhook dates the next step
+        # The retry's try number follows from the case as stored, and the case moves on only
+        # once Shopify has the attempt: a run that dies in between sends the same key again.
+        try_number = None if next_day is None else case.retries_used + 1
+        action = settings.final_action if next_day is None else None
         tx.session.expunge(contract)
         cycle_index, cycle_date = case.cycle_index, case.cycle_date
     if try_number is not None:
@@ -281,7 +277,9 @@ async def _work_case(
         if outcome.status == "rejected":
             result.refused.append((contract.contract_id, outcome.message or "refused"))
             await _close(runtime, case_id, DunningStatus.CLOSED, None)
-        else:
+            return
+        await _retry_sent(runtime, case_id, try_number)
+        if outcome.status == "submitted":
             result.retried += 1
         return
     assert action is not None
@@ -293,6 +291,18 @@ async def _work_case(
         return
     await _close(runtime, case_id, DunningStatus.EXHAUSTED, action)
     result.final_actions.append((contract.contract_id, action))
+
+
+async def _retry_sent(runtime: Runtime, case_id: int, try_number: int) -> None:
+    """Shopify has retry `try_number`: the case counts it and waits for its outcome (unless
+    the outcome's webhook came first and has dated the next step already)."""
+    async with transaction(runtime.sessionmaker, None) as tx:
+        case = await tx.session.get(DunningCase, case_id, with_for_update=True)
+        if case is None or case.retries_used >= try_number:
+            return
+        case.retries_used = try_number
+        if case.status == DunningStatus.OPEN:
+            case.next_retry_on = None
 
 
 async def _close(runtime: Runtime, case_id: int, status: str, action: str | None) -> None:

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from plugin.billing import charges as charges_module
 from plugin.billing.dunning import needs_new_payment_method
 from plugin.billing.recovered import RecoveredMonth, recovered_by_month
 from plugin.billing.run import bill_shop
@@ -215,3 +216,28 @@ def test_billing_settings_defaults() -> None:
         "pause",
         6,
     )
+
+
+async def test_a_run_that_dies_while_retrying_sends_the_same_retry_again(
+    rt: Runtime, shop: Shop, shopify: FakeShopify, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cid = await subscribe(rt, shopify)
+    shopify.decline(gid(cid), "insufficient_funds")
+    await bill_and_answer(rt, shopify, D)
+
+    async def killed(*_args: object) -> str:
+        raise RuntimeError("worker killed")
+
+    real = charges_module.create_attempt
+    monkeypatch.setattr(charges_module, "create_attempt", killed)
+    with pytest.raises(RuntimeError):
+        await bill_shop(rt, SHOP, D + DAY)
+    monkeypatch.setattr(charges_module, "create_attempt", real)
+
+    assert (await bill_shop(rt, SHOP, D + DAY)).retried == 1
+    assert (await bill_shop(rt, SHOP, D + DAY)).retried == 0
+    assert keys(shopify) == [f"valuehealth-{cid}-1-0", f"valuehealth-{cid}-1-1"]
+    case = await case_of(rt)
+    assert (case.retries_used, case.next_retry_on) == (1, None)  # waiting for the outcome
+    assert await deliver_outcomes(rt, shopify, D + DAY) == ["success"]
+    assert (await case_of(rt)).status == DunningStatus.RECOVERED
