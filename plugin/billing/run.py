@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from plugin.billing.charges import charge_cycle, contract_gid
 from plugin.billing.dunning import retry_day
@@ -54,7 +54,8 @@ class BillResult:
     day: date
     contracts_checked: int = 0
     charged: int = 0  # new attempts asked of Shopify (scheduled charges)
-    already: int = 0  # due cycles an earlier run had charged
+    already: int = 0  # due cycles looked at again that an earlier run had charged
+    earlier_today: int = 0  # charges earlier runs asked for on this day (before this run)
     skipped_cycles: int = 0  # due cycles the subscriber or merchant skipped
     retried: int = 0
     retries_skipped: int = 0  # retries that could not succeed (payment method to update)
@@ -67,6 +68,7 @@ class BillResult:
             f"  contracts checked      {self.contracts_checked}",
             f"  cycles charged now     {self.charged}",
             f"  charged by earlier run {self.already}",
+            f"  asked earlier this day {self.earlier_today}",
             f"  skipped cycles         {self.skipped_cycles} (not charged)",
             f"  retries charged        {self.retried}",
             f"  retries skipped        {self.retries_skipped} (await a new payment method)",
@@ -113,6 +115,15 @@ async def bill_shop(
     zone = shop_zone(shop.timezone)
     day = day or utcnow().astimezone(zone).date()
     result = BillResult(domain, day)
+    async with runtime.sessionmaker() as session:
+        result.earlier_today = int(
+            await session.scalar(
+                select(func.count())
+                .select_from(BillingCharge)
+                .where(BillingCharge.shop_id == shop.id, BillingCharge.billed_on == day)
+            )
+            or 0
+        )
     settings = billing_settings(shop)
     await _charge_due_cycles(runtime, client, shop, day, result, progress)
     await _work_dunning(runtime, client, shop, day, settings, result, progress)

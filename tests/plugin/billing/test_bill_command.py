@@ -56,6 +56,7 @@ async def test_bill_charges_due_contracts_once_then_retries_the_next_day(
 
     status, out, _ = await bill(capsys, SHOP, "--date", D.isoformat())
     assert "cycles charged now     0" in out
+    assert "asked earlier this day 3" in out
     assert len(shopify.attempts) == 3
 
     assert await deliver_outcomes(rt, shopify, D) == ["failure", "success", "success"]
