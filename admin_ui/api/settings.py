@@ -17,7 +17,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -99,7 +99,8 @@ async def settings_get(_request: Request, ctx: AdminContext) -> Response:
         reasons = [reason_json(r) for r in await current_reasons(ctx.session, ctx.shop_id)]
         c = Contract.__table__
         rows = await ctx.session.execute(
-            select(distinct(c.c.plan_name), c.c.currency)
+            select(c.c.plan_name, c.c.currency)
+            .distinct()
             .where(c.c.shop_id == ctx.shop_id, c.c.plan_name.is_not(None))
             .order_by(c.c.plan_name)
             .limit(200)

@@ -214,6 +214,8 @@ async def timeline(session: AsyncSession, shop_id: int, subscriber_id: int) -> l
         .order_by(se.c.occurred_at.desc())
         .limit(TIMELINE_LIMIT)
     ):
+        if row.status == "active" and row.occurred_at == contracts[row.contract_pk].started_at:
+            continue  # the start itself, already told as "Subscribed to …"
         add(row.occurred_at, "status", f"Subscription {row.status}", row.contract_pk)
     nr = NpsResponse.__table__
     for row in await session.execute(
