@@ -174,6 +174,8 @@ async function render() {
   };
   try {
     await module.render(target, ctx);
+    // The page is drawn; sections still loading mark themselves busy.
+    target.removeAttribute("aria-busy");
   } catch (error) {
     if (mine !== generation) return;
     console.error(error);

@@ -1,7 +1,8 @@
 // Settings: value owner, the cancel-reason list (versioned), survey timing and throttle,
 // margin and each plan's customer value model, languages and label overrides, and the
 // customer data requests to send on. Each card saves on its own; the server checks every
-// value and names the field it refuses, and nothing is stored then.
+// value and names the field it refuses, and nothing is stored then (the forms are
+// novalidate: one source of truth for what is valid, with its message next to the field).
 import { h, fill } from "../lib/dom.js";
 import { dateTime, label, number } from "../lib/format.js";
 import { loading, failed, loaded } from "../lib/states.js";
@@ -60,7 +61,7 @@ function ownerCard(ctx, s) {
   const owner = textField({ label: "Value owner", name: "value_owner", value: s.workspace.value_owner, maxlength: 200,
     help: "The person accountable for subscriber value: the monthly review and initiatives name them." });
   return h("s-section", { heading: "Value owner" },
-    h("form", { class: "vh-form-card", onsubmit: (e) => { e.preventDefault(); save(ctx, "workspace", { value_owner: owner.read() }, { value_owner: owner }); } },
+    h("form", { novalidate: true, class: "vh-form-card", onsubmit: (e) => { e.preventDefault(); save(ctx, "workspace", { value_owner: owner.read() }, { value_owner: owner }); } },
       owner.el, h("div", {}, button("Save", { type: "submit", variant: "primary" }))));
 }
 
@@ -110,7 +111,7 @@ function reasonsCard(ctx, s) {
   const text = textField({ label: "Label (English)", name: "label", maxlength: 200 });
   const driver = select({ label: "Points at", name: "driver", options: drivers });
   const needsComment = checkbox({ label: "Ask for a comment", name: "requires_comment" });
-  const add = h("form", { class: "vh-toolbar", style: "margin-top:12px", onsubmit: (e) => {
+  const add = h("form", { novalidate: true, class: "vh-toolbar", style: "margin-top:12px", onsubmit: (e) => {
     e.preventDefault();
     call("/api/admin/settings/reasons", "POST", { code: code.read().trim(), driver: driver.read(), requires_comment: needsComment.read(), labels: text.read().trim() ? { en: text.read().trim() } : {} });
   } }, code.el, text.el, driver.el, needsComment.el, button("Add reason", { type: "submit" }));
@@ -127,7 +128,7 @@ function surveysCard(ctx, s) {
   const randomise = checkbox({ label: "Shuffle the cancel reasons (against order bias; “Other” stays last)", name: "randomise_reason_order", checked: s.surveys.randomise_reason_order });
   const theme = checkbox({ label: "Show survey pages inside the store theme", name: "proxy_theme_layout", checked: s.surveys.proxy_theme_layout });
   return h("s-section", { heading: "Survey timing" },
-    h("form", { onsubmit: (e) => {
+    h("form", { novalidate: true, onsubmit: (e) => {
       e.preventDefault();
       const body = { ...s.surveys, randomise_reason_order: randomise.read(), proxy_theme_layout: theme.read() };
       for (const key of Object.keys(fields)) body[key] = Number(fields[key].read());
@@ -159,7 +160,7 @@ function valueCard(ctx, s) {
       h("div", { class: "vh-grid-3" }, PLAN_MONEY.map(([key]) => r.inputs[key].el)))))
     : h("p", { class: "vh-muted" }, "No plans seen yet: they appear once subscriptions are imported.");
   return h("s-section", { heading: "Margin and value to the customer" },
-    h("form", { onsubmit: (e) => {
+    h("form", { novalidate: true, onsubmit: (e) => {
       e.preventDefault();
       const plans = [];
       const indexOf = {};
@@ -207,7 +208,7 @@ function labelsCard(ctx, s) {
   return h("s-section", { heading: "Languages and wording" },
     h("p", { class: "vh-muted" }, `Survey pages speak the subscriber's language: ${s.choices.locales.join(", ")}. Replace any standard text with your own.`),
     list,
-    h("form", { class: "vh-toolbar", style: "margin-top:12px", onsubmit: (e) => {
+    h("form", { novalidate: true, class: "vh-toolbar", style: "margin-top:12px", onsubmit: (e) => {
       e.preventDefault();
       if (!text.read().trim()) { text.setError("Write the text to show"); return; }
       labels[locale.read()] = { ...(labels[locale.read()] || {}), [key.read()]: text.read().trim() };
