@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from plugin.models import CancelReasonOption, Shop
+from plugin.queue import InProcessQueue
 from plugin.runtime import Runtime
 from tests.plugin.scoring.builders import ShopBuilder, at
 from tests.support.signing import session_token
@@ -75,6 +76,9 @@ async def test_a_valid_section_is_stored_and_read_back(
     # Another shop still has its defaults.
     theirs = (await client.get("/api/admin/settings", headers=auth(OTHER))).json()
     assert theirs["value"]["margin"] == 1.0 and theirs["workspace"]["value_owner"] == ""
+    # Saving the value section asked for a recompute: let it finish before the tables go.
+    assert isinstance(runtime.queue, InProcessQueue)
+    await runtime.queue.drain()
 
 
 @pytest.mark.parametrize(

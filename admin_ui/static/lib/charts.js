@@ -20,10 +20,12 @@ function extent(values, { zero = true } = {}) {
   return [lo, hi];
 }
 
+/** Round tick values from lo up to the first tick at or above hi (the axis ends on a tick). */
 function ticks(lo, hi, count = 4) {
   const step = niceStep((hi - lo) / count);
   const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  const last = Math.ceil(hi / step - 1e-9) * step;
+  for (let v = Math.floor(lo / step + 1e-9) * step; v <= last + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
   return out;
 }
 

@@ -2,10 +2,10 @@
 // their change and a sparkline, the subscribers to call first with why, what changed this
 // month, and the main trends as charts. A shop with no figures yet gets the setup checklist.
 import { h, fill } from "../lib/dom.js";
-import { money, percent, number, date, signed, isNum, DASH, label } from "../lib/format.js";
+import { money, percent, number, date, dateTime, signed, isNum, DASH } from "../lib/format.js";
 import { loading, empty, failed, loaded } from "../lib/states.js";
 import { sparkline, lineChart, barChart, chartWidth, PALETTE } from "../lib/charts.js";
-import { table, badge, button, link, select } from "../lib/controls.js";
+import { button, link, select } from "../lib/controls.js";
 import { explain } from "../lib/explain.js";
 import { npsSentence, riskModelSentence, retentionSentence, currencies, whyList, nextStep } from "../lib/words.js";
 
@@ -53,7 +53,7 @@ export async function render(root, ctx) {
     await onboarding.render(root, ctx, doc);
     return;
   }
-  status.textContent = `Figures as of ${date(doc.as_of)} · updated ${new Date(doc.computed_at).toLocaleString()}`;
+  status.textContent = `Figures as of ${date(doc.as_of)} · updated ${dateTime(doc.computed_at)}`;
   // The figures first (tiles have a fixed size: the changes and sparklines fill in place).
   fill(tiles, headlineTiles(doc, null));
   tiles.removeAttribute("aria-busy");
