@@ -9,15 +9,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import delete
 
 from plugin import onboarding
-from plugin.app import build_app_runtime, create_app
-from plugin.models import Shop
+from plugin.app import create_app
 from plugin.runtime import Runtime
-from tests.conftest import make_settings
 from tests.plugin.domain.domain_helpers import give_token
-from tests.plugin.test_backfill import bulk_objects
+from tests.plugin.test_backfill import bulk_objects, rt
 from tests.support.asgi import asgi_client
 from tests.support.fake_shopify import FakeShopify
 from tests.support.signing import SHOP, session_token
@@ -25,20 +22,12 @@ from tests.support.signing import SHOP, session_token
 AUTH = {"Authorization": f"Bearer {session_token(shop=SHOP)}"}
 
 
+__all__ = ["rt"]  # the backfill tests' runtime, on this module's fake Admin API
+
+
 @pytest.fixture
 def shopify() -> FakeShopify:
-    return FakeShopify(bulk_polls=6)
-
-
-@pytest.fixture
-async def rt(db_url: str, shopify: FakeShopify) -> AsyncIterator[Runtime]:
-    runtime = await build_app_runtime(make_settings(db_url), http=shopify.client())
-    try:
-        yield runtime
-    finally:
-        async with runtime.engine.begin() as conn:
-            await conn.execute(delete(Shop))
-        await runtime.close()
+    return FakeShopify(bulk_polls=6)  # a few polls: progress is seen while Shopify works
 
 
 @pytest.fixture

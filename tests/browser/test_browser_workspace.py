@@ -40,10 +40,8 @@ from plugin.runtime import Runtime
 from plugin.scoring.summary import score_shop_now
 from tests.browser.test_browser_portal import (
     ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_FLAGS,
-    _require_browser,
     _serve,
+    browser,
 )
 from tests.conftest import make_settings
 from tests.plugin.domain.domain_helpers import give_token
@@ -51,6 +49,7 @@ from tests.plugin.test_backfill import bulk_objects
 from tests.support.fake_shopify import FakeShopify
 
 pytestmark = pytest.mark.browser
+__all__ = ["browser"]  # the portal test's Chromium fixture
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 AXE_SHA256 = "880970c081707360e64f34cea25ff91892f5bc95675b0776925b9709dd8a68bb"
@@ -88,19 +87,6 @@ class Demo:
         response = await self.api.get(path, headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200, response.text
         return response.json() if "json" in response.headers["content-type"] else response.text
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    async_playwright = _require_browser()
-    ARTIFACTS.mkdir(exist_ok=True)
-    assert hashlib.sha256(AXE.read_bytes()).hexdigest() == AXE_SHA256, "vendored axe-core changed"
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
 
 
 @pytest.fixture
@@ -169,6 +155,7 @@ async def waterfall(page: Any) -> list[Any]:
 
 
 async def axe_violations(page: Any) -> list[dict[str, Any]]:
+    assert hashlib.sha256(AXE.read_bytes()).hexdigest() == AXE_SHA256, "vendored axe-core changed"
     await page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
     result = await page.evaluate("""async () => {
       const r = await axe.run(document, { resultTypes: ['violations'] });

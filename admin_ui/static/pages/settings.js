@@ -6,6 +6,7 @@
 import { h, fill } from "../lib/dom.js";
 import { dateTime, label, number } from "../lib/format.js";
 import { loading, failed, loaded } from "../lib/states.js";
+import { loadInto } from "../lib/sections.js";
 import { table, badge, button, textField, select, checkbox } from "../lib/controls.js";
 import { explain } from "../lib/explain.js";
 
@@ -19,15 +20,8 @@ const SURVEY_FIELDS = [
 const PLAN_MONEY = [["price", "Price per delivery"], ["one_time_price", "One-time price of the same goods"], ["shipping_included", "Shipping included"], ["perks", "Perks"], ["time_saved", "Time saved"]];
 
 export async function render(root, ctx) {
-  loading(root, 12);
-  let s;
-  try {
-    s = await ctx.api("/api/admin/settings");
-  } catch (error) {
-    failed(root, error, () => render(root, ctx));
-    return;
-  }
-  if (!ctx.current()) return;
+  const s = await loadInto(root, ctx, () => ctx.api("/api/admin/settings"), { rows: 12 });
+  if (!s) return;
   const exportsBox = h("div", {});
   fill(root,
     ownerCard(ctx, s),
@@ -59,7 +53,7 @@ async function save(ctx, section, body, fields = {}) {
 
 function ownerCard(ctx, s) {
   const owner = textField({ label: "Value owner", name: "value_owner", value: s.workspace.value_owner, maxlength: 200,
-    help: "The person accountable for subscriber value: the monthly review and initiatives name them." });
+    help: "The person accountable for subscriber value (who owns the monthly review)." });
   return h("s-section", { heading: "Value owner" },
     h("form", { novalidate: true, class: "vh-form-card", onsubmit: (e) => { e.preventDefault(); save(ctx, "workspace", { value_owner: owner.read() }, { value_owner: owner }); } },
       owner.el, h("div", {}, button("Save", { type: "submit", variant: "primary" }))));
