@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -101,13 +101,18 @@ async def settings_get(_request: Request, ctx: AdminContext) -> Response:
         reasons = [reason_json(r) for r in await current_reasons(ctx.session, ctx.shop_id)]
         c = Contract.__table__
         rows = await ctx.session.execute(
-            select(c.c.plan_name, c.c.currency)
-            .distinct()
+            select(c.c.plan_name, c.c.currency, func.count())
             .where(c.c.shop_id == ctx.shop_id, c.c.plan_name.is_not(None))
-            .order_by(c.c.plan_name)
-            .limit(200)
+            .group_by(c.c.plan_name, c.c.currency)
+            .order_by(c.c.plan_name, func.count().desc(), c.c.currency)
         )
-        plans = [{"plan": name, "currency": currency} for name, currency in rows]
+        # A value model is per plan name, in one currency: the one most of its contracts use.
+        seen: dict[str, str] = {}
+        for name, currency, _count in rows:
+            seen.setdefault(name, currency)
+        plans = [
+            {"plan": name, "currency": currency} for name, currency in list(seen.items())[:200]
+        ]
     return ok(
         {
             **{name: _section_doc(section, shop) for name, section in SECTIONS.items()},

@@ -34,12 +34,14 @@ async def test_defaults_and_choices_before_anything_is_set(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     shop = await ShopBuilder.create(runtime, SHOP)
-    sub = await shop.subscriber(1)
-    await shop.contract(sub, started=at(2026, 1, 1), plan="Monthly Roast", currency="EUR")
+    for customer, currency in ((1, "EUR"), (2, "EUR"), (3, "USD")):
+        sub = await shop.subscriber(customer)
+        await shop.contract(sub, started=at(2026, 1, 1), plan="Monthly Roast", currency=currency)
     body = (await client.get("/api/admin/settings", headers=auth())).json()
     assert body["surveys"]["nps_throttle_days"] == 90.0
     assert body["value"] == {"margin": 1.0, "annual_discount_rate": 0.1, "plans": []}
     assert body["workspace"] == {"value_owner": ""}
+    # One value model per plan, in the currency most of its contracts use.
     assert body["choices"]["plans"] == [{"plan": "Monthly Roast", "currency": "EUR"}]
     assert "en" in body["choices"]["locales"] and "nps.title" in body["choices"]["label_keys"]
     assert "price_value" in body["choices"]["drivers"]

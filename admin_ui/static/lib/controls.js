@@ -61,12 +61,12 @@ export function textField(opts) {
 }
 
 /** A labelled select. options: [[value, label], …]. Returns {el, input, read()}. */
-export function select({ label, name, value, options, onChange, help }) {
+export function select({ label, name, value, options, onChange, help, hideLabel = false }) {
   const id = uid("s");
   const input = h("select", { id, name }, options.map(([v, text]) => h("option", { value: v }, text)));
   input.value = value ?? (options[0] ? options[0][0] : "");
   if (onChange) input.addEventListener("change", () => onChange(input.value));
-  const el = h("div", { class: "vh-field" }, h("label", { for: id }, label), input,
+  const el = h("div", { class: "vh-field" }, h("label", { for: id, class: hideLabel ? "vh-sr" : null }, label), input,
     help ? h("span", { class: "vh-help" }, help) : null);
   return { el, input, read: () => input.value };
 }

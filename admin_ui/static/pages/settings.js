@@ -89,7 +89,7 @@ function reasonsCard(ctx, s) {
         [{ title: "Reason" }, { title: "Points at" }, { title: "Comment" }, { title: "Version", numeric: true }, { title: "" }],
         reasons.map((r, i) => [
           h("div", {}, h("strong", {}, (r.labels && r.labels.en) || label(r.code)), h("div", { class: "vh-small vh-muted" }, r.code), r.active ? null : badge("Retired", "neutral")),
-          select({ label: `Value driver of ${r.code}`, name: `driver-${r.code}`, value: r.driver, options: drivers,
+          select({ label: `Value driver of ${r.code}`, hideLabel: true, name: `driver-${r.code}`, value: r.driver, options: drivers,
             onChange: (v) => call(`/api/admin/settings/reasons/${encodeURIComponent(r.code)}`, "PATCH", { driver: v }) }).el,
           r.requires_comment ? "Required" : "Optional",
           `v${r.version}`,
@@ -143,7 +143,8 @@ function valueCard(ctx, s) {
   const currencyOf = new Map(s.choices.plans.map((p) => [p.plan, p.currency]));
   const rows = names.map((name) => {
     const model = known.get(name) || {};
-    const inputs = Object.fromEntries(PLAN_MONEY.map(([key, text]) => [key, textField({ label: `${text} (${name})`, name: `${name}-${key}`, type: "number", min: 0, step: "0.01", value: model[key] ?? "" })]));
+    // The fieldset's legend names the plan: screen readers announce it with each field.
+    const inputs = Object.fromEntries(PLAN_MONEY.map(([key, text]) => [key, textField({ label: text, name: `${name}-${key}`, type: "number", min: 0, step: "0.01", value: model[key] ?? "" })]));
     return { name, currency: model.currency || currencyOf.get(name) || "USD", inputs };
   });
   const fields = { margin, annual_discount_rate: discount };
