@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("webhooks", "recompute", "portal")
+BENCHMARKS = ("webhooks", "recompute", "portal", "workspace")
 
 
 def main(argv: list[str]) -> int:

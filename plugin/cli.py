@@ -186,7 +186,10 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
                 f"demo shop built; `{PROG} demo` without --no-serve serves its admin page at {url}"
             )
             return EXIT_OK
-        print(f"admin page of the demo shop: {url}  (Ctrl+C stops the server)", flush=True)
+        print(
+            f"admin page of the demo shop: {url}  (its Overview; Ctrl+C stops the server)",
+            flush=True,
+        )
         app = create_app(runtime=runtime, demo_shop=config.shop_domain)
         await _serve(app, DEMO_HOST, args.port)
         return EXIT_OK

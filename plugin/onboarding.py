@@ -23,6 +23,7 @@ from plugin.backfill import IMPORTING, BackfillError, backfill_shop
 from plugin.db.transaction import Tx, transaction
 from plugin.models import BackfillRun, Contract, MetricSnapshot, Shop, ShopRecomputeState
 from plugin.models.base import utcnow
+from plugin.queue import TransientError
 from plugin.runtime import Runtime
 from plugin.shopify.errors import ShopifyError
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 BACKFILL_JOB = "backfill_shop"
 ACTIVE = ("queued", "running")
 _WRITE_EVERY_S = 1.0
+POLL_INTERVAL_S = 5.0  # between status polls of Shopify's bulk operation
 
 
 def run_json(run: BackfillRun | None, now: datetime) -> dict[str, Any] | None:
@@ -122,7 +124,9 @@ class _Recorder:
                 log.exception("backfill run %s: progress not recorded", self.run_id)
 
 
-async def run_backfill(runtime: Runtime, run_id: int, *, poll_interval: float = 5.0) -> None:
+async def run_backfill(
+    runtime: Runtime, run_id: int, *, poll_interval: float | None = None
+) -> None:
     """Run one recorded import to its end, recording progress and the outcome."""
     async with transaction(runtime.sessionmaker, None) as tx:
         run = await tx.session.get(BackfillRun, run_id)
@@ -134,10 +138,11 @@ async def run_backfill(runtime: Runtime, run_id: int, *, poll_interval: float = 
         run.updated_at = run.started_at
     recorder = _Recorder(runtime, run_id)
     writer = asyncio.create_task(recorder.every(_WRITE_EVERY_S))
+    interval = POLL_INTERVAL_S if poll_interval is None else poll_interval
     error: str | None = None
     try:
         result = await backfill_shop(
-            runtime, domain, progress=recorder.update, poll_interval=poll_interval
+            runtime, domain, progress=recorder.update, poll_interval=interval
         )
         recorder.phase, recorder.imported, recorder.total = (
             "importing",
@@ -146,7 +151,7 @@ async def run_backfill(runtime: Runtime, run_id: int, *, poll_interval: float = 
         )
     except BackfillError as exc:
         error = str(exc)
-    except ShopifyError as exc:
+    except (ShopifyError, TransientError) as exc:
         error = f"Shopify: {exc}; start the import again later"
     except Exception:
         # Recorded as failed rather than retried: the merchant sees it and starts again.

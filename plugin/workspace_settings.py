@@ -2,8 +2,9 @@
 
     {"workspace": {"value_owner": "Ana (retention lead)"}}
 
-value_owner: the person accountable for subscriber value; the monthly review and initiatives
-    name them. Free text, at most 200 characters; empty when not set.
+value_owner: the person accountable for subscriber value (who owns the monthly review), as
+    the merchant writes it; other pages read it from `GET /api/admin/settings`. Free text, at
+    most 200 characters; empty when not set.
 """
 
 from __future__ import annotations

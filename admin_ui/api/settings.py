@@ -14,10 +14,12 @@ Saving the value section asks for a recompute: margin and the value model move t
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
 
-from sqlalchemy import distinct, select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -99,12 +101,18 @@ async def settings_get(_request: Request, ctx: AdminContext) -> Response:
         reasons = [reason_json(r) for r in await current_reasons(ctx.session, ctx.shop_id)]
         c = Contract.__table__
         rows = await ctx.session.execute(
-            select(distinct(c.c.plan_name), c.c.currency)
+            select(c.c.plan_name, c.c.currency, func.count())
             .where(c.c.shop_id == ctx.shop_id, c.c.plan_name.is_not(None))
-            .order_by(c.c.plan_name)
-            .limit(200)
+            .group_by(c.c.plan_name, c.c.currency)
+            .order_by(c.c.plan_name, func.count().desc(), c.c.currency)
         )
-        plans = [{"plan": name, "currency": currency} for name, currency in rows]
+        # A value model is per plan name, in one currency: the one most of its contracts use.
+        seen: dict[str, str] = {}
+        for name, currency, _count in rows:
+            seen.setdefault(name, currency)
+        plans = [
+            {"plan": name, "currency": currency} for name, currency in list(seen.items())[:200]
+        ]
     return ok(
         {
             **{name: _section_doc(section, shop) for name, section in SECTIONS.items()},
@@ -146,11 +154,15 @@ async def settings_put(request: Request, ctx: AdminContext) -> Response:
     return ok({name: body})
 
 
-async def _reasons_after(tx_session: Any, shop_id: int) -> list[dict[str, Any]]:
-    return [reason_json(r) for r in await current_reasons(tx_session, shop_id)]
+# An edit of the reason list: (session, shop id, the request's JSON object) → None; raises
+# CatalogueError (or BadBody) to refuse, and then the transaction stores nothing.
+ReasonEdit = Callable[[AsyncSession, int, dict[str, Any]], Awaitable[None]]
 
 
-async def reason_add(request: Request, ctx: AdminContext) -> Response:
+async def _edit_reasons(
+    request: Request, ctx: AdminContext, edit: ReasonEdit, status_code: int = 200
+) -> Response:
+    """Run one edit of the shop's reason list in one transaction; the list as it then is."""
     try:
         data = await _body(request)
         if not isinstance(data, dict):
@@ -158,67 +170,58 @@ async def reason_add(request: Request, ctx: AdminContext) -> Response:
         async with transaction(ctx.runtime.sessionmaker, ctx.runtime.queue) as tx:
             shop_id = await ensure_shop(tx.session, ctx.shop_domain)
             await ensure_catalogue(tx.session, shop_id)
-            await add_reason(
-                tx.session,
-                shop_id,
-                str(data.get("code") or ""),
-                str(data.get("driver") or ""),
-                requires_comment=bool(data.get("requires_comment", False)),
-                labels=data.get("labels") if isinstance(data.get("labels"), dict) else None,
-            )
-            reasons = await _reasons_after(tx.session, shop_id)
+            await edit(tx.session, shop_id, data)
+            reasons = [reason_json(r) for r in await current_reasons(tx.session, shop_id)]
     except BadBody as exc:
         return _refused("invalid_body", f"body {exc}", "body")
     except CatalogueError as exc:
         return _refused("invalid_reason", str(exc))
-    return JSONResponse({"reasons": reasons}, status_code=201)
+    return JSONResponse({"reasons": reasons}, status_code=status_code)
+
+
+async def reason_add(request: Request, ctx: AdminContext) -> Response:
+    async def add(session: AsyncSession, shop_id: int, data: dict[str, Any]) -> None:
+        labels = data.get("labels")
+        await add_reason(
+            session,
+            shop_id,
+            str(data.get("code") or ""),
+            str(data.get("driver") or ""),
+            requires_comment=bool(data.get("requires_comment", False)),
+            labels=labels if isinstance(labels, dict) else None,
+        )
+
+    return await _edit_reasons(request, ctx, add, status_code=201)
 
 
 async def reason_update(request: Request, ctx: AdminContext) -> Response:
     code = request.path_params["code"]
-    try:
-        data = await _body(request)
-        if not isinstance(data, dict):
-            raise BadBody("must be an object")
-        async with transaction(ctx.runtime.sessionmaker, ctx.runtime.queue) as tx:
-            shop_id = await ensure_shop(tx.session, ctx.shop_domain)
-            await ensure_catalogue(tx.session, shop_id)
-            changes = {k: data[k] for k in ("driver", "requires_comment", "labels") if k in data}
-            if changes:
-                labels = changes.get("labels")
-                if labels is not None and not isinstance(labels, dict):
-                    raise CatalogueError("labels must map a locale to a text")
-                await revise_reason(
-                    tx.session,
-                    shop_id,
-                    code,
-                    driver=changes.get("driver"),
-                    requires_comment=changes.get("requires_comment"),
-                    labels=labels,
-                )
-            if "active" in data:
-                await set_reason_active(tx.session, shop_id, code, bool(data["active"]))
-            reasons = await _reasons_after(tx.session, shop_id)
-    except BadBody as exc:
-        return _refused("invalid_body", f"body {exc}", "body")
-    except CatalogueError as exc:
-        return _refused("invalid_reason", str(exc))
-    return ok({"reasons": reasons})
+
+    async def update(session: AsyncSession, shop_id: int, data: dict[str, Any]) -> None:
+        changes = {k: data[k] for k in ("driver", "requires_comment", "labels") if k in data}
+        if changes:
+            labels = changes.get("labels")
+            if labels is not None and not isinstance(labels, dict):
+                raise CatalogueError("labels must map a locale to a text")
+            await revise_reason(
+                session,
+                shop_id,
+                code,
+                driver=changes.get("driver"),
+                requires_comment=changes.get("requires_comment"),
+                labels=labels,
+            )
+        if "active" in data:
+            await set_reason_active(session, shop_id, code, bool(data["active"]))
+
+    return await _edit_reasons(request, ctx, update)
 
 
 async def reason_order(request: Request, ctx: AdminContext) -> Response:
-    try:
-        data = await _body(request)
-        codes = data.get("codes") if isinstance(data, dict) else None
+    async def order(session: AsyncSession, shop_id: int, data: dict[str, Any]) -> None:
+        codes = data.get("codes")
         if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
             raise BadBody('must be {"codes": [reason codes]}')
-        async with transaction(ctx.runtime.sessionmaker, ctx.runtime.queue) as tx:
-            shop_id = await ensure_shop(tx.session, ctx.shop_domain)
-            await ensure_catalogue(tx.session, shop_id)
-            await reorder_reasons(tx.session, shop_id, codes)
-            reasons = await _reasons_after(tx.session, shop_id)
-    except BadBody as exc:
-        return _refused("invalid_body", f"body {exc}", "body")
-    except CatalogueError as exc:
-        return _refused("invalid_reason", str(exc))
-    return ok({"reasons": reasons})
+        await reorder_reasons(session, shop_id, codes)
+
+    return await _edit_reasons(request, ctx, order)

@@ -35,7 +35,7 @@ from plugin.scoring.reads import (
     subscriber_detail,
     subscriber_page,
 )
-from plugin.scoring.subscriber_story import risk_signals, timeline
+from plugin.scoring.subscriber_story import risk_signals, timeline, with_tenure
 from plugin.value.codes import SEGMENT_NAMES
 
 SEGMENTS = frozenset(SEGMENT_NAMES.values())
@@ -98,9 +98,12 @@ def parse_filter(params: QueryParams) -> SubscriberFilter:
     return SubscriberFilter(segment, plan, cadence, cohort, currency, nps)
 
 
-def _sort(params: QueryParams) -> str | None:
+def sort_and_filter(params: QueryParams) -> tuple[str, SubscriberFilter]:
+    """The listing's sort and filter (list and CSV alike); FilterError names the parameter."""
     sort = params.get("sort") or DEFAULT_SORT
-    return sort if sort in SORTS else None
+    if sort not in SORTS:
+        raise FilterError("sort", f"sort must be one of {', '.join(SORTS)}")
+    return sort, parse_filter(params)
 
 
 async def _with_why(ctx: AdminContext, items: list[dict[str, Any]]) -> None:
@@ -108,19 +111,13 @@ async def _with_why(ctx: AdminContext, items: list[dict[str, Any]]) -> None:
     ids = [item.pop("subscriber_id") for item in items]
     signals = await risk_signals(ctx.session, ctx.shop_id, ids, utcnow())
     for item, sid in zip(items, ids, strict=True):
-        why = signals[sid]
-        if not why and item.get("tenure", 1) <= 1 and item.get("segment") != "churned":
-            why = [{"signal": "early_tenure", "count": 1}]
-        item["why"] = why
+        item["why"] = with_tenure(signals[sid], item.get("tenure"), item.get("segment"))
 
 
 async def list_subscribers(request: Request, ctx: AdminContext) -> Response:
     params = request.query_params
-    sort = _sort(params)
-    if sort is None:
-        return invalid("sort", f"sort must be one of {', '.join(SORTS)}")
     try:
-        filters = parse_filter(params)
+        sort, filters = sort_and_filter(params)
     except FilterError as exc:
         return invalid(exc.field, str(exc))
     raw_limit = params.get("limit")
@@ -168,11 +165,8 @@ def _csv_row(item: dict[str, Any]) -> list[Any]:
 async def export_subscribers(request: Request, ctx: AdminContext) -> Response:
     """The filtered, sorted list as CSV, every page of it (streamed, one query per 1,000)."""
     params = request.query_params
-    sort = _sort(params)
-    if sort is None:
-        return invalid("sort", f"sort must be one of {', '.join(SORTS)}")
     try:
-        filters = parse_filter(params)
+        sort, filters = sort_and_filter(params)
     except FilterError as exc:
         return invalid(exc.field, str(exc))
     shop_id = ctx.shop_id
@@ -226,6 +220,7 @@ async def get_subscriber(request: Request, ctx: AdminContext) -> Response:
     if detail is None or ctx.shop_id is None:
         return not_found(f"no subscriber with customer id {raw} in this shop")
     sid = detail.pop("subscriber_id")
-    detail["why"] = (await risk_signals(ctx.session, ctx.shop_id, [sid], utcnow()))[sid]
+    signals = (await risk_signals(ctx.session, ctx.shop_id, [sid], utcnow()))[sid]
+    detail["why"] = with_tenure(signals, detail.get("tenure"), detail.get("segment"))
     detail["timeline"] = await timeline(ctx.session, ctx.shop_id, sid)
     return ok(detail)

@@ -36,7 +36,12 @@ function route(pathname) {
 
 function isWorkspacePath(href) {
   if (!href) return false;
-  const url = new URL(href, location.href);
+  let url;
+  try {
+    url = new URL(href, location.href);
+  } catch (_) {
+    return false;
+  }
   if (url.origin !== location.origin) return false;
   return url.pathname === "/app" || url.pathname.startsWith("/app/") || url.pathname === BASE || url.pathname.startsWith(`${BASE}/`);
 }
@@ -174,6 +179,8 @@ async function render() {
   };
   try {
     await module.render(target, ctx);
+    // The page is drawn; sections still loading mark themselves busy.
+    target.removeAttribute("aria-busy");
   } catch (error) {
     if (mine !== generation) return;
     console.error(error);
@@ -181,9 +188,16 @@ async function render() {
   }
 }
 
+let lastNavigation = { url: null, at: 0 };
+
 /** Client-side navigation: `/app/…` path (query allowed), a history entry, then render. */
 function navigate(path) {
   const url = toLocation(path);
+  // With Polaris loaded, one click on an s-link can arrive both as a click and as
+  // shopify:navigate: the second is the same navigation, not a new one.
+  const now = Date.now();
+  if (lastNavigation.url === url && now - lastNavigation.at < 300) return Promise.resolve();
+  lastNavigation = { url, at: now };
   if (url !== location.pathname + location.search + location.hash) history.pushState(null, "", url);
   if (!url.includes("#")) window.scrollTo(0, 0);
   return render();
@@ -200,10 +214,13 @@ document.addEventListener("click", (event) => {
   const url = new URL(href, location.href);
   navigate(url.pathname + url.search + url.hash);
 });
-// App Bridge's menu (s-app-nav) announces a click as shopify:navigate on the link.
+// App Bridge's menu (s-app-nav) and Polaris links announce a click as shopify:navigate on the
+// link. Only our own pages are routed here: the event's target is page content.
 document.addEventListener("shopify:navigate", (event) => {
   const href = event.target && event.target.getAttribute && event.target.getAttribute("href");
-  if (href) navigate(href);
+  if (!isWorkspacePath(href)) return;
+  const url = new URL(href, location.href);
+  navigate(url.pathname + url.search + url.hash);
 });
 window.addEventListener("popstate", () => render());
 

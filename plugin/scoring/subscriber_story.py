@@ -111,6 +111,16 @@ async def risk_signals(
     return out
 
 
+def with_tenure(
+    signals: list[dict[str, Any]], renewals: int | None, segment: str | None
+) -> list[dict[str, Any]]:
+    """The signals, or "early tenure" when there is none and the subscriber is new (at most
+    one renewal): the retention model's baseline risk is highest in the first renewals."""
+    if not signals and renewals is not None and renewals <= 1 and segment != "churned":
+        return [{"signal": "early_tenure", "count": 1}]
+    return signals
+
+
 def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat()
 
@@ -214,6 +224,8 @@ async def timeline(session: AsyncSession, shop_id: int, subscriber_id: int) -> l
         .order_by(se.c.occurred_at.desc())
         .limit(TIMELINE_LIMIT)
     ):
+        if row.status == "active" and row.occurred_at == contracts[row.contract_pk].started_at:
+            continue  # the start itself, already told as "Subscribed to …"
         add(row.occurred_at, "status", f"Subscription {row.status}", row.contract_pk)
     nr = NpsResponse.__table__
     for row in await session.execute(

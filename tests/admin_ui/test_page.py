@@ -336,3 +336,16 @@ async def test_demo_token_only_for_the_machine_itself(runtime: Runtime) -> None:
 def test_demo_shop_must_be_a_shop_domain() -> None:
     with pytest.raises(ValueError, match="not a shop domain"):
         create_app(demo_shop="demo.example.com")
+
+
+def test_every_explained_number_has_a_definition() -> None:
+    """Each `explain("key")` / tile key in the pages names a metric of the definitions list."""
+    from plugin.scoring.definitions import BY_KEY
+
+    used: set[str] = set()
+    for path in STATIC.rglob("*.js"):
+        source = path.read_text("utf-8")
+        used |= set(re.findall(r'explain\("([a-z_]+)"\)', source))
+        used |= set(re.findall(r'tile\("[^"]+", "([a-z_]+)"', source))
+    assert used, "the pages explain their numbers"
+    assert used <= set(BY_KEY), f"undefined: {sorted(used - set(BY_KEY))}"

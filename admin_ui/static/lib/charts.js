@@ -4,6 +4,7 @@
 // Charts have a fixed aspect ratio (viewBox), so they take their final size before drawing.
 import { h, svg } from "./dom.js";
 import { isNum, DASH } from "./format.js";
+import { scroller } from "./controls.js";
 
 export const PALETTE = ["#2c6ecb", "#e57c23", "#1a7f5a", "#8051ff", "#c8414d", "#6d7175", "#d4a017"];
 const DEFAULT_WIDTH = 640;
@@ -19,10 +20,12 @@ function extent(values, { zero = true } = {}) {
   return [lo, hi];
 }
 
+/** Round tick values from lo up to the first tick at or above hi (the axis ends on a tick). */
 function ticks(lo, hi, count = 4) {
   const step = niceStep((hi - lo) / count);
   const out = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  const last = Math.ceil(hi / step - 1e-9) * step;
+  for (let v = Math.floor(lo / step + 1e-9) * step; v <= last + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
   return out;
 }
 
@@ -35,7 +38,7 @@ function niceStep(raw) {
 function dataTable(caption, headers, rows) {
   return h("details", {},
     h("summary", {}, "Show as table"),
-    h("div", { class: "vh-scroll" },
+    scroller(caption,
       h("table", { class: "vh-table" },
         h("caption", { class: "vh-sr" }, caption),
         h("thead", {}, h("tr", {}, headers.map((t, i) => h("th", { scope: "col", class: i ? "vh-num" : null }, t)))),
@@ -182,11 +185,12 @@ export function heatmap({ title, rowLabels, colLabels, values, format = String, 
   const shade = (v) => {
     if (!isNum(v)) return "background:#f7f7f7;color:#8a8a8a";
     const t = Math.max(0, Math.min(1, v));
-    const light = 96 - 58 * t;
-    return `background:hsl(153 55% ${light}%);color:${light < 60 ? "#fff" : "#303030"}`;
+    // Lightness 96% → 50%: dark text keeps a contrast above 4.5:1 on every shade.
+    const light = 96 - 46 * t;
+    return `background:hsl(153 55% ${light}%);color:#1a1a1a`;
   };
   return h("figure", { class: "vh-chart" },
-    h("div", { class: "vh-scroll" },
+    scroller(title,
       h("table", { class: "vh-heat" },
         h("caption", { class: "vh-sr" }, title),
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, rowHeader), rowNotes ? h("th", { scope: "col" }, rowNotes.title) : null,

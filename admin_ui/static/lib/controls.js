@@ -3,6 +3,14 @@
 // Each returns an element; fields expose the value as `.value` through `read()`.
 import { h, uid } from "./dom.js";
 
+/**
+ * A box that scrolls sideways on a narrow screen instead of widening the page; focusable
+ * and named, so keyboard users can scroll it too.
+ */
+export function scroller(label, ...children) {
+  return h("div", { class: "vh-scroll", tabindex: "0", role: "region", "aria-label": label || "Table" }, ...children);
+}
+
 const polaris = (tag) => Boolean(window.customElements && customElements.get(tag));
 
 /** button("Save", {onClick, variant: "primary"|"plain", tone: "critical", href, disabled, type}) */
@@ -53,12 +61,12 @@ export function textField(opts) {
 }
 
 /** A labelled select. options: [[value, label], …]. Returns {el, input, read()}. */
-export function select({ label, name, value, options, onChange, help }) {
+export function select({ label, name, value, options, onChange, help, hideLabel = false }) {
   const id = uid("s");
   const input = h("select", { id, name }, options.map(([v, text]) => h("option", { value: v }, text)));
   input.value = value ?? (options[0] ? options[0][0] : "");
   if (onChange) input.addEventListener("change", () => onChange(input.value));
-  const el = h("div", { class: "vh-field" }, h("label", { for: id }, label), input,
+  const el = h("div", { class: "vh-field" }, h("label", { for: id, class: hideLabel ? "vh-sr" : null }, label), input,
     help ? h("span", { class: "vh-help" }, help) : null);
   return { el, input, read: () => input.value };
 }
@@ -94,7 +102,7 @@ export function table(columns, rows, { caption } = {}) {
       h("s-table-body", {}, rows.map((cells) => h("s-table-row", {},
         cells.map((cell, i) => h("s-table-cell", { format: num(i) }, cell))))));
   }
-  return h("div", { class: "vh-scroll" },
+  return scroller(caption,
     h("table", { class: "vh-table" },
       caption ? h("caption", { class: "vh-sr" }, caption) : null,
       h("thead", {}, h("tr", {}, columns.map((c, i) => h("th", { scope: "col", class: num(i) ? "vh-num" : null }, c.title)))),

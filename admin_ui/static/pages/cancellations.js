@@ -2,24 +2,17 @@
 // tell us, who ended the subscription (churn by source), and the mix over time.
 import { h, fill } from "../lib/dom.js";
 import { percent, number, date, isNum, DASH, label } from "../lib/format.js";
-import { loading, empty, failed, loaded } from "../lib/states.js";
+import { empty, loaded } from "../lib/states.js";
+import { loadInto, historySection } from "../lib/sections.js";
 import { barChart, chartWidth, PALETTE } from "../lib/charts.js";
-import { table, select } from "../lib/controls.js";
+import { table } from "../lib/controls.js";
 import { explain } from "../lib/explain.js";
 
-const RANGES = [["6", "Last 6 months"], ["12", "Last 12 months"], ["24", "Last 24 months"]];
 const SOURCES = [["voluntary", "Customer cancelled"], ["involuntary", "Payment failed"], ["merchant", "Merchant cancelled"], ["expired", "Plan ran out"], ["unknown", "Unknown"]];
 
 export async function render(root, ctx) {
-  loading(root, 10);
-  let doc;
-  try {
-    doc = await ctx.api("/api/admin/overview");
-  } catch (error) {
-    failed(root, error, () => render(root, ctx));
-    return;
-  }
-  if (!ctx.current()) return;
+  const doc = await loadInto(root, ctx, () => ctx.api("/api/admin/overview"), { rows: 10, retry: () => render(root, ctx) });
+  if (!doc) return;
   if (!doc.computed_at) {
     empty(root, "No cancellations to show yet", "Figures appear after the first recompute.", { label: "See the setup checklist", href: ctx.href("/app") });
     return;
@@ -31,9 +24,6 @@ export async function render(root, ctx) {
   const drivers = {};
   for (const r of reasons) drivers[r.driver || "other"] = (drivers[r.driver || "other"] || 0) + r.share;
   const system = Object.entries((doc.cancellations || {}).system_reasons || {});
-  const range = select({ label: "Date range", name: "range", value: ctx.params.get("range") || "12", options: RANGES,
-    onChange: (v) => { const p = new URLSearchParams(ctx.params); p.set("range", v); ctx.setParams(p); drawHistory(); } });
-  const historyBox = h("div", { style: "min-height:300px" });
   fill(root,
     h("div", { class: "vh-grid-2" },
       h("s-section", { heading: "Why subscribers cancel" },
@@ -55,23 +45,9 @@ export async function render(root, ctx) {
           : h("p", { class: "vh-muted" }, "Nothing to group yet."),
         h("s-heading", { style: "margin-top:12px" }, `Who ended subscriptions in ${date((doc.churn || {}).month)}`, explain("churn_split")),
         h("ul", { class: "vh-list" }, SOURCES.map(([k, text]) => h("li", { class: "vh-spread" }, h("span", {}, text), h("span", { class: "vh-num" }, percent((doc.churn || {})[k]))))))),
-    h("s-section", { heading: "Reasons over time" }, h("div", { class: "vh-toolbar" }, range.el), historyBox));
+    h("s-section", { heading: "Reasons over time" }, historySection(ctx, drawHistory)));
 
-  async function drawHistory() {
-    loading(historyBox, 6);
-    let body;
-    try {
-      body = await ctx.api(`/api/admin/history?months=${range.read()}`);
-    } catch (error) {
-      failed(historyBox, error, drawHistory);
-      return;
-    }
-    if (!ctx.current()) return;
-    const months = body.months;
-    if (!months.length) {
-      empty(historyBox, "No monthly history yet", "Each month's figures are kept once it has been scored.");
-      return;
-    }
+  function drawHistory(historyBox, months) {
     const counts = {};
     for (const m of months) for (const r of m.cancel_reasons) counts[r.code] = [(counts[r.code] || [0])[0] + r.count, r.label];
     const top = Object.entries(counts).sort((a, b) => b[1][0] - a[1][0]);
@@ -83,8 +59,6 @@ export async function render(root, ctx) {
     fill(historyBox,
       h("p", { class: "vh-muted vh-small" }, "Cancellations with a customer reason, by reason, in the 30 days before each month's end."),
       barChart({ title: "Cancel reasons by month", width: chartWidth(historyBox), labels: months.map((m) => m.month), formatX: (m) => date(m), format: (v) => number(v), series }));
-    loaded(historyBox);
   }
-  drawHistory();
   loaded(root);
 }

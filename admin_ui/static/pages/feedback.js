@@ -2,24 +2,16 @@
 // the promoter / passive / detractor split, value for money and the survey response rate.
 import { h, fill } from "../lib/dom.js";
 import { percent, number, date, signed, isNum, DASH } from "../lib/format.js";
-import { loading, empty, failed, loaded } from "../lib/states.js";
+import { empty, loaded } from "../lib/states.js";
+import { loadInto, historySection } from "../lib/sections.js";
 import { lineChart, barChart, chartWidth, PALETTE } from "../lib/charts.js";
-import { select } from "../lib/controls.js";
 import { explain } from "../lib/explain.js";
 import { npsSentence } from "../lib/words.js";
 
-const RANGES = [["6", "Last 6 months"], ["12", "Last 12 months"], ["24", "Last 24 months"]];
 
 export async function render(root, ctx) {
-  loading(root, 10);
-  let doc;
-  try {
-    doc = await ctx.api("/api/admin/overview");
-  } catch (error) {
-    failed(root, error, () => render(root, ctx));
-    return;
-  }
-  if (!ctx.current()) return;
+  const doc = await loadInto(root, ctx, () => ctx.api("/api/admin/overview"), { rows: 10, retry: () => render(root, ctx) });
+  if (!doc) return;
   if (!doc.computed_at) {
     empty(root, "No answers yet", "NPS and value for money appear once subscribers answer the survey and the shop has been scored.", { label: "See where to place the survey", href: ctx.href("/app") });
     return;
@@ -28,9 +20,6 @@ export async function render(root, ctx) {
   const change = nps.change || {};
   const n = nps.responses || 0;
   const split = n ? [["Promoters (9–10)", nps.promoters, "success"], ["Passives (7–8)", nps.passives, null], ["Detractors (0–6)", nps.detractors, "critical"]] : [];
-  const range = select({ label: "Date range", name: "range", value: ctx.params.get("range") || "12", options: RANGES,
-    onChange: (v) => { const p = new URLSearchParams(ctx.params); p.set("range", v); ctx.setParams(p); drawHistory(); } });
-  const historyBox = h("div", { style: "min-height:560px" });
   const details = doc.details || {};
   fill(root,
     h("div", { class: "vh-grid-3" },
@@ -51,23 +40,9 @@ export async function render(root, ctx) {
           : (doc.missing || {}).value_perception || ""),
         h("s-paragraph", { class: "vh-muted" }, "Survey response rate: ", h("strong", { "data-value": "response_rate" }, percent(doc.response_rate, 0)),
           (details.response_rate || {}).denominator ? ` (${number(details.response_rate.numerator)} of ${number(details.response_rate.denominator)} invitations)` : "", explain("response_rate")))),
-    h("s-section", { heading: "Over time" }, h("div", { class: "vh-toolbar" }, range.el), historyBox));
+    h("s-section", { heading: "Over time" }, historySection(ctx, drawHistory, { rows: 8, minHeight: 560 })));
 
-  async function drawHistory() {
-    loading(historyBox, 8);
-    let body;
-    try {
-      body = await ctx.api(`/api/admin/history?months=${range.read()}`);
-    } catch (error) {
-      failed(historyBox, error, drawHistory);
-      return;
-    }
-    if (!ctx.current()) return;
-    const months = body.months;
-    if (!months.length) {
-      empty(historyBox, "No monthly history yet", "Each month's figures are kept once it has been scored.");
-      return;
-    }
+  function drawHistory(historyBox, months) {
     const labels = months.map((m) => m.month);
     const width = chartWidth(historyBox);
     fill(historyBox,
@@ -85,8 +60,6 @@ export async function render(root, ctx) {
       h("s-heading", { style: "margin-top:12px" }, "Value for money (1–5)", explain("value_perception")),
       lineChart({ title: "Value for money by month", width, labels, formatX: (m) => date(m), zero: false, height: 160, format: (v) => v.toFixed(2),
         series: [{ name: "Value for money", values: months.map((m) => m.value_perception), color: PALETTE[3], dots: true }] }));
-    loaded(historyBox);
   }
-  drawHistory();
   loaded(root);
 }

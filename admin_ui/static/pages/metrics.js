@@ -2,19 +2,13 @@
 // (plugin/scoring/definitions.py, the same source as docs/metrics.md). Linked from every
 // "ⓘ" tip as /app/metrics#<metric>.
 import { h, fill } from "../lib/dom.js";
-import { loading, failed, loaded } from "../lib/states.js";
+import { loaded } from "../lib/states.js";
+import { loadInto } from "../lib/sections.js";
 
 export async function render(root, ctx) {
   ctx.setHeading("How we compute the numbers");
-  loading(root, 10);
-  let body;
-  try {
-    body = await ctx.api("/api/admin/metrics/definitions");
-  } catch (error) {
-    failed(root, error, () => render(root, ctx));
-    return;
-  }
-  if (!ctx.current()) return;
+  const body = await loadInto(root, ctx, () => ctx.api("/api/admin/metrics/definitions"), { rows: 10 });
+  if (!body) return;
   fill(root,
     h("p", { class: "vh-muted" }, "Every figure comes from the last recompute. A number that cannot be computed shows — with the reason, never 0. Money is always per currency."),
     body.metrics.map((m) => h("s-section", {},

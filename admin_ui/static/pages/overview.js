@@ -2,13 +2,14 @@
 // their change and a sparkline, the subscribers to call first with why, what changed this
 // month, and the main trends as charts. A shop with no figures yet gets the setup checklist.
 import { h, fill } from "../lib/dom.js";
-import { money, percent, number, date, signed, isNum, DASH, label } from "../lib/format.js";
+import { money, percent, number, date, dateTime, signed, isNum, DASH } from "../lib/format.js";
 import { loading, empty, failed, loaded } from "../lib/states.js";
 import { sparkline, lineChart, barChart, chartWidth, PALETTE } from "../lib/charts.js";
-import { table, badge, button, link, select } from "../lib/controls.js";
+import { button, link, select } from "../lib/controls.js";
 import { explain } from "../lib/explain.js";
 import { npsSentence, riskModelSentence, retentionSentence, currencies, whyList, nextStep } from "../lib/words.js";
 
+const AT_RISK = "/api/admin/subscribers?segment=at_risk_high_value&sort=-value&limit=5&why=1";
 const TREND_SPARKS = ["active_subscribers", "mrr", "churn_rate", "nps", "value_perception", "revenue_at_risk"];
 const CHURN_SOURCES = [
   ["voluntary", "Customer cancelled"],
@@ -36,6 +37,9 @@ export async function render(root, ctx) {
       h("s-section", { heading: "What changed this month" }, changed)),
     h("s-section", { heading: "Trends" }, charts));
 
+  // The figures and the people to call first are what the page is for: both are asked at
+  // once, before the trends (which are below the fold or decorate the tiles).
+  const firstRisk = ctx.api(AT_RISK).catch((error) => error);
   let doc;
   try {
     doc = await ctx.api("/api/admin/overview");
@@ -49,14 +53,17 @@ export async function render(root, ctx) {
     await onboarding.render(root, ctx, doc);
     return;
   }
-  status.textContent = `Figures as of ${date(doc.as_of)} · updated ${new Date(doc.computed_at).toLocaleString()}`;
+  status.textContent = `Figures as of ${date(doc.as_of)} · updated ${dateTime(doc.computed_at)}`;
+  // The figures first (tiles have a fixed size: the changes and sparklines fill in place).
+  fill(tiles, headlineTiles(doc, null));
+  tiles.removeAttribute("aria-busy");
+  await loadAtRisk(atRisk, ctx, doc, await firstRisk);
+  if (!ctx.current()) return;
+  renderCharts(charts, ctx, doc);
   const sparks = await loadSparks(ctx);
   if (!ctx.current()) return;
   fill(tiles, headlineTiles(doc, sparks));
-  tiles.removeAttribute("aria-busy");
-  loadAtRisk(atRisk, ctx, doc);
   renderChanged(changed, doc, sparks);
-  renderCharts(charts, ctx, doc);
 }
 
 async function loadSparks(ctx) {
@@ -73,12 +80,14 @@ async function loadSparks(ctx) {
 }
 
 function lastChange(points) {
+  if (points === undefined) return undefined;
   const values = (points || []).map((p) => p.value).filter(isNum);
   if (values.length < 2) return null;
   return values[values.length - 1] - values[values.length - 2];
 }
 
 function deltaNode(delta, unit, { goodWhenUp = true, currency = null, note = "vs last month" } = {}) {
+  if (delta === undefined) return h("span", { class: "vh-delta-flat" }, "\u00a0"); // still loading
   if (!isNum(delta)) return h("span", { class: "vh-delta-flat" }, "No earlier month to compare");
   const better = delta === 0 ? null : (delta > 0) === goodWhenUp;
   const cls = better === null ? "vh-delta-flat" : better ? "vh-delta-up" : "vh-delta-down";
@@ -88,18 +97,22 @@ function deltaNode(delta, unit, { goodWhenUp = true, currency = null, note = "vs
 
 function tile(title, key, value, notes, spark) {
   const words = typeof value === "string" && value.length > 14;
+  if (!(typeof value === "string")) value = h("div", { class: "vh-tile-picture" }, value);
+  const [note, delta] = notes;
   return h("div", { class: "vh-tile", "data-metric": key },
     h("div", { class: "vh-tile-label" }, title, explain(key)),
     h("div", { class: words ? "vh-tile-value vh-words" : "vh-tile-value", "data-value": key }, value),
-    notes.filter(Boolean).map((n) => h("div", { class: "vh-tile-note" }, n)),
-    spark || h("svg", { class: "vh-spark", "aria-hidden": "true" }));
+    h("div", { class: key === "churn_split" ? "vh-tile-note vh-clamp-4" : "vh-tile-note vh-clamp", title: typeof note === "string" ? note : null }, note || "\u00a0"),
+    key === "churn_split" ? null : h("div", { class: "vh-tile-note vh-clamp" }, delta || "\u00a0"),
+    h("div", { class: "vh-spark-box" }, spark));
 }
 
 function values(points) {
   return (points || []).map((p) => p.value);
 }
 
-function headlineTiles(doc, sparks) {
+function headlineTiles(doc, loaded) {
+  const sparks = loaded || {};
   const subs = doc.subscribers || {};
   const mrr = doc.mrr || {};
   const churn = doc.churn || {};
@@ -110,9 +123,7 @@ function headlineTiles(doc, sparks) {
   const history = churn.history || [];
   const prevChurn = history.length > 1 ? history[history.length - 2].rate : null;
   const churnDelta = isNum(churn.monthly_rate) && isNum(prevChurn) ? churn.monthly_rate - prevChurn : null;
-  const splitNote = CHURN_SOURCES
-    .filter(([k]) => isNum(churn[k]) && churn[k] > 0)
-    .map(([k, text]) => `${text} ${percent(churn[k])}`).join(" · ");
+  const split = churnSplit(churn);
   const tiles = [
     tile("Active subscribers", "active_subscribers", number(subs.active),
       [`${number(subs.paused)} paused (not churn)`, deltaNode(lastChange(sparks.active_subscribers), "count")],
@@ -125,7 +136,7 @@ function headlineTiles(doc, sparks) {
       [churn.month ? `${date(churn.month)}: ${number(churn.churned)} of ${number(churn.active_at_start)}` : (doc.missing || {})["churn.monthly_rate"],
         deltaNode(churnDelta, "share", { goodWhenUp: false })],
       sparkline(values(sparks.churn_rate), { color: PALETTE[4] })),
-    tile("Churn by source", "churn_split", splitNote ? "" : DASH, [splitNote ? null : "No churn last month"], churnBar(churn)),
+    tile("Churn by source", "churn_split", split.bar, [split.legend, null], null),
     tile("NPS", "nps", isNum(nps.score) ? number(nps.score) : "Not enough answers",
       [npsSentence(nps), nps.change && isNum(nps.change.delta)
         ? h("span", { class: nps.change.real ? (nps.change.delta > 0 ? "vh-delta-up" : "vh-delta-down") : "vh-delta-flat" },
@@ -142,32 +153,33 @@ function headlineTiles(doc, sparks) {
       sparkline(values(sparks.revenue_at_risk), { color: PALETTE[1] })),
     tile("Expected value of a new subscriber", "predicted_ltv",
       money((doc.predicted_ltv || {}).amount, (doc.predicted_ltv || {}).currency),
-      [retentionSentence(doc)], null),
+      [retentionSentence(doc), null], null),
   ];
   return tiles;
 }
 
-function churnBar(churn) {
-  const total = CHURN_SOURCES.reduce((s, [k]) => s + (isNum(churn[k]) ? churn[k] : 0), 0);
-  const bar = h("div", { style: "display:flex;height:10px;border-radius:5px;overflow:hidden;background:#ebebeb;margin:6px 0 4px", "aria-hidden": "true" });
-  const legend = h("ul", { class: "vh-list vh-small" });
-  CHURN_SOURCES.forEach(([k, text], i) => {
-    const v = isNum(churn[k]) ? churn[k] : null;
-    if (total > 0 && v) bar.append(h("span", { style: `width:${(100 * v) / total}%;background:${PALETTE[i]}` }));
-    if (!v) return; // a source with no churn is left out of the legend (the tile says the total)
-    legend.append(h("li", { style: "padding:0;border:0;line-height:16px" }, h("i", { style: `display:inline-block;width:8px;height:8px;border-radius:2px;margin-right:4px;background:${PALETTE[i]}` }), `${text}: ${v === null ? DASH : percent(v)}`));
-  });
-  return h("div", {}, bar, legend);
+/** The churn split as a stacked bar (the tile's picture) and its legend in words. */
+function churnSplit(churn) {
+  const parts = CHURN_SOURCES.map(([k, text], i) => [text, isNum(churn[k]) ? churn[k] : null, PALETTE[i]]);
+  const total = parts.reduce((sum, [, v]) => sum + (v || 0), 0);
+  const bar = h("div", { class: "vh-split", "aria-hidden": "true" },
+    total > 0 ? parts.filter(([, v]) => v).map(([, v, color]) => h("span", { style: `width:${(100 * v) / total}%;background:${color}` })) : null);
+  const words = parts.filter(([, v]) => v).map(([text, v, color]) => h("span", { class: "vh-split-key" },
+    h("i", { style: `background:${color}`, "aria-hidden": "true" }), `${text} ${percent(v)}`));
+  return { bar, legend: words.length ? words : ["No churn last month"] };
 }
 
-async function loadAtRisk(target, ctx, doc) {
+async function loadAtRisk(target, ctx, doc, first) {
+  let answer = first;
   const draw = async () => {
-    loading(target, 5);
-    let page;
-    try {
-      page = await ctx.api("/api/admin/subscribers?segment=at_risk_high_value&sort=-value&limit=5&why=1");
-    } catch (error) {
-      failed(target, error, draw);
+    let page = answer;
+    answer = undefined;
+    if (page === undefined) {
+      loading(target, 5);
+      page = await ctx.api(AT_RISK).catch((error) => error);
+    }
+    if (page instanceof Error) {
+      failed(target, page, draw);
       return;
     }
     if (!ctx.current()) return;
@@ -178,14 +190,15 @@ async function loadAtRisk(target, ctx, doc) {
     }
     fill(target,
       h("p", { class: "vh-muted vh-small", style: "margin:0 0 8px" },
-        `${number((doc.segments || {}).at_risk_high_value)} subscribers are worth more than most and likely to cancel before their next renewal. The most valuable first.`, " ", riskModelSentence(doc.risk_model)),
+        `${number((doc.segments || {}).at_risk_high_value)} valuable subscribers are likely to cancel before their next renewal; the most valuable first.`),
       h("ul", { class: "vh-list" }, items.map((s) => h("li", {},
         h("div", { class: "vh-spread" },
           link(s.name || `Customer ${s.customer_id}`, `/app/subscribers/${s.customer_id}`),
           h("span", { class: "vh-num" }, `${percent(s.churn_risk, 0)} risk · ${money(s.expected_residual_value, s.currency)} still to come`)),
         h("div", { class: "vh-small vh-muted" }, "Why: ", whyList(s.why)),
         h("div", { class: "vh-small" }, "Next step: ", nextStep(s.why))))),
-      h("div", { style: "margin-top:8px" }, button("See all at-risk subscribers", { href: ctx.href("/app/subscribers?segment=at_risk_high_value"), variant: "plain" })));
+      h("p", { class: "vh-muted vh-small", style: "margin:8px 0" }, riskModelSentence(doc.risk_model)),
+      h("div", {}, button("See all at-risk subscribers", { href: ctx.href("/app/subscribers?segment=at_risk_high_value"), variant: "plain" })));
     loaded(target);
   };
   await draw();
@@ -240,6 +253,7 @@ function renderCharts(target, ctx, doc) {
     onChange: (v) => { const p = new URLSearchParams(ctx.params); p.set("range", v); ctx.setParams(p); draw(); } });
   const body = h("div", { style: "min-height:520px" });
   fill(target, h("div", { class: "vh-toolbar" }, range.el), body);
+  loaded(target);
   const draw = async () => {
     loading(body, 8);
     const value = range.read();

@@ -2,7 +2,8 @@
 // drawn beyond the data, the cohort heatmap by month, and retention by order number.
 import { h, fill } from "../lib/dom.js";
 import { percent, number, date, isNum } from "../lib/format.js";
-import { loading, empty, failed, loaded } from "../lib/states.js";
+import { empty, loaded } from "../lib/states.js";
+import { loadInto } from "../lib/sections.js";
 import { lineChart, heatmap, chartWidth, PALETTE } from "../lib/charts.js";
 import { table, select } from "../lib/controls.js";
 import { explain } from "../lib/explain.js";
@@ -20,16 +21,9 @@ export function sbgSurvival(alpha, beta, t) {
 }
 
 export async function render(root, ctx) {
-  loading(root, 10);
-  let body;
-  let overview;
-  try {
-    [body, overview] = await Promise.all([ctx.api("/api/admin/retention"), ctx.api("/api/admin/overview")]);
-  } catch (error) {
-    failed(root, error, () => render(root, ctx));
-    return;
-  }
-  if (!ctx.current()) return;
+  const both = await loadInto(root, ctx, () => Promise.all([ctx.api("/api/admin/retention"), ctx.api("/api/admin/overview")]), { rows: 10 });
+  if (!both) return;
+  const [body, overview] = both;
   if (!body.computed_at || !(body.cohorts || []).length) {
     empty(root, "No retention yet", "Retention appears after the first recompute, once subscribers have at least one month of history.", { label: "See the setup checklist", href: ctx.href("/app") });
     return;

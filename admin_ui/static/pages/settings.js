@@ -1,10 +1,12 @@
 // Settings: value owner, the cancel-reason list (versioned), survey timing and throttle,
 // margin and each plan's customer value model, languages and label overrides, and the
 // customer data requests to send on. Each card saves on its own; the server checks every
-// value and names the field it refuses, and nothing is stored then.
+// value and names the field it refuses, and nothing is stored then (the forms are
+// novalidate: one source of truth for what is valid, with its message next to the field).
 import { h, fill } from "../lib/dom.js";
 import { dateTime, label, number } from "../lib/format.js";
 import { loading, failed, loaded } from "../lib/states.js";
+import { loadInto } from "../lib/sections.js";
 import { table, badge, button, textField, select, checkbox } from "../lib/controls.js";
 import { explain } from "../lib/explain.js";
 
@@ -18,15 +20,8 @@ const SURVEY_FIELDS = [
 const PLAN_MONEY = [["price", "Price per delivery"], ["one_time_price", "One-time price of the same goods"], ["shipping_included", "Shipping included"], ["perks", "Perks"], ["time_saved", "Time saved"]];
 
 export async function render(root, ctx) {
-  loading(root, 12);
-  let s;
-  try {
-    s = await ctx.api("/api/admin/settings");
-  } catch (error) {
-    failed(root, error, () => render(root, ctx));
-    return;
-  }
-  if (!ctx.current()) return;
+  const s = await loadInto(root, ctx, () => ctx.api("/api/admin/settings"), { rows: 12 });
+  if (!s) return;
   const exportsBox = h("div", {});
   fill(root,
     ownerCard(ctx, s),
@@ -58,9 +53,9 @@ async function save(ctx, section, body, fields = {}) {
 
 function ownerCard(ctx, s) {
   const owner = textField({ label: "Value owner", name: "value_owner", value: s.workspace.value_owner, maxlength: 200,
-    help: "The person accountable for subscriber value: the monthly review and initiatives name them." });
+    help: "The person accountable for subscriber value (who owns the monthly review)." });
   return h("s-section", { heading: "Value owner" },
-    h("form", { class: "vh-form-card", onsubmit: (e) => { e.preventDefault(); save(ctx, "workspace", { value_owner: owner.read() }, { value_owner: owner }); } },
+    h("form", { novalidate: true, class: "vh-form-card", onsubmit: (e) => { e.preventDefault(); save(ctx, "workspace", { value_owner: owner.read() }, { value_owner: owner }); } },
       owner.el, h("div", {}, button("Save", { type: "submit", variant: "primary" }))));
 }
 
@@ -94,7 +89,7 @@ function reasonsCard(ctx, s) {
         [{ title: "Reason" }, { title: "Points at" }, { title: "Comment" }, { title: "Version", numeric: true }, { title: "" }],
         reasons.map((r, i) => [
           h("div", {}, h("strong", {}, (r.labels && r.labels.en) || label(r.code)), h("div", { class: "vh-small vh-muted" }, r.code), r.active ? null : badge("Retired", "neutral")),
-          select({ label: `Value driver of ${r.code}`, name: `driver-${r.code}`, value: r.driver, options: drivers,
+          select({ label: `Value driver of ${r.code}`, hideLabel: true, name: `driver-${r.code}`, value: r.driver, options: drivers,
             onChange: (v) => call(`/api/admin/settings/reasons/${encodeURIComponent(r.code)}`, "PATCH", { driver: v }) }).el,
           r.requires_comment ? "Required" : "Optional",
           `v${r.version}`,
@@ -110,7 +105,7 @@ function reasonsCard(ctx, s) {
   const text = textField({ label: "Label (English)", name: "label", maxlength: 200 });
   const driver = select({ label: "Points at", name: "driver", options: drivers });
   const needsComment = checkbox({ label: "Ask for a comment", name: "requires_comment" });
-  const add = h("form", { class: "vh-toolbar", style: "margin-top:12px", onsubmit: (e) => {
+  const add = h("form", { novalidate: true, class: "vh-toolbar", style: "margin-top:12px", onsubmit: (e) => {
     e.preventDefault();
     call("/api/admin/settings/reasons", "POST", { code: code.read().trim(), driver: driver.read(), requires_comment: needsComment.read(), labels: text.read().trim() ? { en: text.read().trim() } : {} });
   } }, code.el, text.el, driver.el, needsComment.el, button("Add reason", { type: "submit" }));
@@ -127,7 +122,7 @@ function surveysCard(ctx, s) {
   const randomise = checkbox({ label: "Shuffle the cancel reasons (against order bias; “Other” stays last)", name: "randomise_reason_order", checked: s.surveys.randomise_reason_order });
   const theme = checkbox({ label: "Show survey pages inside the store theme", name: "proxy_theme_layout", checked: s.surveys.proxy_theme_layout });
   return h("s-section", { heading: "Survey timing" },
-    h("form", { onsubmit: (e) => {
+    h("form", { novalidate: true, onsubmit: (e) => {
       e.preventDefault();
       const body = { ...s.surveys, randomise_reason_order: randomise.read(), proxy_theme_layout: theme.read() };
       for (const key of Object.keys(fields)) body[key] = Number(fields[key].read());
@@ -148,7 +143,8 @@ function valueCard(ctx, s) {
   const currencyOf = new Map(s.choices.plans.map((p) => [p.plan, p.currency]));
   const rows = names.map((name) => {
     const model = known.get(name) || {};
-    const inputs = Object.fromEntries(PLAN_MONEY.map(([key, text]) => [key, textField({ label: `${text} (${name})`, name: `${name}-${key}`, type: "number", min: 0, step: "0.01", value: model[key] ?? "" })]));
+    // The fieldset's legend names the plan: screen readers announce it with each field.
+    const inputs = Object.fromEntries(PLAN_MONEY.map(([key, text]) => [key, textField({ label: text, name: `${name}-${key}`, type: "number", min: 0, step: "0.01", value: model[key] ?? "" })]));
     return { name, currency: model.currency || currencyOf.get(name) || "USD", inputs };
   });
   const fields = { margin, annual_discount_rate: discount };
@@ -159,7 +155,7 @@ function valueCard(ctx, s) {
       h("div", { class: "vh-grid-3" }, PLAN_MONEY.map(([key]) => r.inputs[key].el)))))
     : h("p", { class: "vh-muted" }, "No plans seen yet: they appear once subscriptions are imported.");
   return h("s-section", { heading: "Margin and value to the customer" },
-    h("form", { onsubmit: (e) => {
+    h("form", { novalidate: true, onsubmit: (e) => {
       e.preventDefault();
       const plans = [];
       const indexOf = {};
@@ -207,7 +203,7 @@ function labelsCard(ctx, s) {
   return h("s-section", { heading: "Languages and wording" },
     h("p", { class: "vh-muted" }, `Survey pages speak the subscriber's language: ${s.choices.locales.join(", ")}. Replace any standard text with your own.`),
     list,
-    h("form", { class: "vh-toolbar", style: "margin-top:12px", onsubmit: (e) => {
+    h("form", { novalidate: true, class: "vh-toolbar", style: "margin-top:12px", onsubmit: (e) => {
       e.preventDefault();
       if (!text.read().trim()) { text.setError("Write the text to show"); return; }
       labels[locale.read()] = { ...(labels[locale.read()] || {}), [key.read()]: text.read().trim() };
