@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./valuehealth.db"
 DEFAULT_API_VERSION = "2026-10"
 DEFAULT_ADMIN_ORIGIN = "https://{shop}"
+# Shopify documents no cap for HTTPS webhook bodies; its staff put large ones "upwards of a
+# megabyte" and its EventBridge channel now carries up to 1,000,000 bytes. 5 MiB is five
+# times that, and still bounds what one request can make the web process hold (docs/design.md).
+DEFAULT_WEBHOOK_MAX_BODY_BYTES = 5 * 1024 * 1024
+MIN_WEBHOOK_MAX_BODY_BYTES = 1_000_000
 
 
 class SettingsError(RuntimeError):
@@ -63,6 +68,7 @@ class Settings:
     inbox_retention_days: int = 30
     recompute_debounce_seconds: int = 30
     log_level: str = "INFO"
+    webhook_max_body_bytes: int = DEFAULT_WEBHOOK_MAX_BODY_BYTES
 
     @property
     def webhook_secrets(self) -> list[bytes]:
@@ -114,6 +120,12 @@ class Settings:
             admin_origin=admin_origin,
             app_url=app_url,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            webhook_max_body_bytes=_int_setting(
+                env,
+                "WEBHOOK_MAX_BODY_BYTES",
+                DEFAULT_WEBHOOK_MAX_BODY_BYTES,
+                minimum=MIN_WEBHOOK_MAX_BODY_BYTES,
+            ),
         )
 
 
@@ -122,6 +134,15 @@ def _required(env: Mapping[str, str], name: str) -> str:
     if not value:
         raise SettingsError(f"{name} is required but not set")
     return value
+
+
+def _int_setting(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or int(raw) < minimum:
+        raise SettingsError(f"{name} is malformed: expected a whole number of at least {minimum}")
+    return int(raw)
 
 
 def _check_fernet_key(key: str) -> None:
