@@ -224,7 +224,8 @@ async def test_demo_routes_are_off_by_default(client: httpx.AsyncClient) -> None
 
 
 async def test_demo_page_and_token_in_demo_mode(runtime: Runtime) -> None:
-    async with asgi_client(create_app(runtime=runtime, demo_shop=DEMO_SHOP)) as demo:
+    app = create_app(runtime=runtime, demo_shop=DEMO_SHOP)
+    async with asgi_client(app, base_url="http://127.0.0.1:8000") as demo:
         page = await demo.get("/demo")
         assert page.status_code == 200
         assert "set-cookie" not in page.headers
