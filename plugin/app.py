@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute
 
 from admin_ui.page import demo_routes
 from admin_ui.routes import ROUTES as ADMIN_ROUTES
+from plugin.access_log import AccessLogMiddleware
 from plugin.health import ROUTES as HEALTH_ROUTES
 from plugin.logging_setup import configure_logging
 from plugin.middleware import SecurityHeadersMiddleware
@@ -68,6 +69,6 @@ def create_app(
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        middleware=[Middleware(AccessLogMiddleware), Middleware(SecurityHeadersMiddleware)],
         lifespan=lifespan,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ DEFAULT_ADMIN_ORIGIN = "https://{shop}"
 # times that, and still bounds what one request can make the web process hold (docs/design.md).
 DEFAULT_WEBHOOK_MAX_BODY_BYTES = 5 * 1024 * 1024
 MIN_WEBHOOK_MAX_BODY_BYTES = 1_000_000
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(RuntimeError):
@@ -69,6 +73,8 @@ class Settings:
     recompute_debounce_seconds: int = 30
     log_level: str = "INFO"
     webhook_max_body_bytes: int = DEFAULT_WEBHOOK_MAX_BODY_BYTES
+    # Proxies whose X-Forwarded-For is believed (docs/operations.md); none by default.
+    trusted_proxies: tuple[IPNetwork, ...] = ()
 
     @property
     def webhook_secrets(self) -> list[bytes]:
@@ -120,6 +126,7 @@ class Settings:
             admin_origin=admin_origin,
             app_url=app_url,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             webhook_max_body_bytes=_int_setting(
                 env,
                 "WEBHOOK_MAX_BODY_BYTES",
@@ -134,6 +141,15 @@ def _required(env: Mapping[str, str], name: str) -> str:
     if not value:
         raise SettingsError(f"{name} is required but not set")
     return value
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
+    from plugin.access_log import parse_networks
+
+    try:
+        return parse_networks(env.get(name, ""))
+    except ValueError as exc:
+        raise SettingsError(f"{name} is malformed: {exc}") from None
 
 
 def _int_setting(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
