@@ -1,4 +1,5 @@
-"""The `valuehealth` command (DESIGN.md §6): demo, serve, worker, migrate, score, backfill, review.
+"""The `valuehealth` command (docs/design.md §6): demo, serve, worker, migrate, score, backfill,
+review.
 
 Every command reads the one Settings object from the environment; a missing or malformed
 setting prints its message (naming the variable) and exits with status 2, without a traceback.

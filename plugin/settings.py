@@ -1,4 +1,4 @@
-"""The one settings object, read from the environment (DESIGN.md §6).
+"""The one settings object, read from the environment (docs/design.md §6).
 
 A missing or malformed required setting fails at start-up with an error that names it.
 Secrets are held in `Secret` so that neither `repr` nor logging can print them.
