@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from plugin import correlation
+from plugin.metrics import HTTP_REQUESTS
 
 log = logging.getLogger("valuehealth.access")
 
@@ -64,8 +65,14 @@ def client_address(peer: str, forwarded_for: Iterable[str], networks: Sequence[N
     return hops[0] if hops else peer
 
 
+UNMATCHED = "<unmatched>"
+
+
 def route_template(scope: Scope) -> str:
-    """The path with each path parameter's value replaced by its name."""
+    """The path with each path parameter's value replaced by its name; `<unmatched>` when no
+    route matched (the path as sent could hold anything, a mistyped link's token included)."""
+    if "endpoint" not in scope:
+        return UNMATCHED
     path: str = scope.get("path", "")
     params = scope.get("path_params") or {}
     for name, value in params.items():
@@ -108,16 +115,20 @@ class AccessLogMiddleware:
             try:
                 await self.app(scope, receive, send_logged)
             finally:
+                elapsed = time.perf_counter() - started
+                route = route_template(scope)
+                method = str(scope.get("method"))
+                HTTP_REQUESTS.observe(elapsed, route=route, method=method, status=f"{status}")
                 log.info(
                     "%s %s %d",
-                    scope.get("method"),
-                    route_template(scope),
+                    method,
+                    route,
                     status,
                     extra={
-                        "method": scope.get("method"),
-                        "route": route_template(scope),
+                        "method": method,
+                        "route": route,
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "duration_ms": round(elapsed * 1000, 2),
                     },
                 )
 

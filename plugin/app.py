@@ -17,6 +17,7 @@ from admin_ui.routes import ROUTES as ADMIN_ROUTES
 from plugin.access_log import AccessLogMiddleware
 from plugin.health import ROUTES as HEALTH_ROUTES
 from plugin.logging_setup import configure_logging
+from plugin.metrics_route import ROUTES as METRICS_ROUTES
 from plugin.middleware import SecurityHeadersMiddleware
 from plugin.portal.routes import ROUTES as PORTAL_ROUTES
 from plugin.queue import InProcessQueue
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 
 def all_routes() -> list[BaseRoute]:
-    return [*HEALTH_ROUTES, *WEBHOOK_ROUTES, *ADMIN_ROUTES, *PORTAL_ROUTES]
+    return [*HEALTH_ROUTES, *METRICS_ROUTES, *WEBHOOK_ROUTES, *ADMIN_ROUTES, *PORTAL_ROUTES]
 
 
 async def build_app_runtime(settings: Settings, **kwargs: Any) -> Runtime:

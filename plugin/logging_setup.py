@@ -14,7 +14,7 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 from plugin import correlation
 
@@ -85,10 +85,18 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
+def configure_logging(
+    level: str = "INFO", *, json_lines: bool = True, stream: IO[str] | None = None
+) -> logging.Handler:
+    """Log to stderr (or `stream`) as JSON lines, redacted; returns the handler. Idempotent: a
+    second call finds the handler already there."""
     root = logging.getLogger()
-    if not any(isinstance(f, RedactingFilter) for h in root.handlers for f in h.filters):
-        handler = logging.StreamHandler()
+    for existing in root.handlers:
+        if any(isinstance(f, RedactingFilter) for f in existing.filters):
+            handler = existing
+            break
+    else:
+        handler = logging.StreamHandler(stream)
         if json_lines:
             handler.setFormatter(JsonFormatter())
         else:
@@ -101,3 +109,4 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, _DropUvicornAccess) for f in access.filters):
         access.addFilter(_DropUvicornAccess())
+    return handler

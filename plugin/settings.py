@@ -75,6 +75,10 @@ class Settings:
     webhook_max_body_bytes: int = DEFAULT_WEBHOOK_MAX_BODY_BYTES
     # Proxies whose X-Forwarded-For is believed (docs/operations.md); none by default.
     trusted_proxies: tuple[IPNetwork, ...] = ()
+    # `GET /metrics` needs this bearer token; unset, the route answers 404.
+    metrics_token: Secret = field(default_factory=lambda: Secret(""))
+    # The worker's Prometheus endpoint on 127.0.0.1; unset, the worker serves none.
+    metrics_port: int | None = None
 
     @property
     def webhook_secrets(self) -> list[bytes]:
@@ -127,6 +131,8 @@ class Settings:
             app_url=app_url,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+            metrics_token=Secret(env.get("METRICS_TOKEN", "").strip()),
+            metrics_port=_int_setting(env, "METRICS_PORT", 0, minimum=1) or None,
             webhook_max_body_bytes=_int_setting(
                 env,
                 "WEBHOOK_MAX_BODY_BYTES",
@@ -157,6 +163,7 @@ def _int_setting(env: Mapping[str, str], name: str, default: int, *, minimum: in
     if not raw:
         return default
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or int(raw) < minimum:
+        # (a port above 65535 is refused by the bind, naming the port)
         raise SettingsError(f"{name} is malformed: expected a whole number of at least {minimum}")
     return int(raw)
 

@@ -29,6 +29,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from plugin.inbox import Delivery, is_data_error, store_delivery, wake_worker
+from plugin.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REFUSED
 from plugin.runtime import Runtime
 from plugin.shopify.verify import verify_webhook_hmac
 from plugin.topics import is_known
@@ -115,6 +116,7 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
 
 
 def _refused(answer: Answer, reason: str, headers: Mapping[str, str]) -> Answer:
+    WEBHOOKS_REFUSED.inc(reason=reason)
     log.warning(
         "webhook refused: %s (topic %.128r, shop %.255r)",
         reason.replace("_", " "),
@@ -134,10 +136,12 @@ async def receive_webhook(runtime: Runtime, headers: Mapping[str, str], body: by
         parsed = read_headers(headers)
         if not is_known(parsed.topic):
             log.info("webhook ignored: unknown topic %r from %s", parsed.topic, parsed.shop_domain)
+            WEBHOOKS_RECEIVED.inc(outcome="ignored")
             return _IGNORED
         payload, payload_json = parse_body(body)
     except MalformedDelivery as exc:
         log.warning("webhook refused: %s", exc)
+        WEBHOOKS_REFUSED.inc(reason="malformed")
         return _bad_request(str(exc))
 
     delivery = Delivery(
@@ -162,18 +166,22 @@ async def receive_webhook(runtime: Runtime, headers: Mapping[str, str], body: by
                 delivery.shop_domain,
                 exc.orig,
             )
+            WEBHOOKS_REFUSED.inc(reason="not_storable")
             return _bad_request("body holds values the database cannot store")
         return _database_unavailable(delivery, exc.orig)
     except (PoolTimeoutError, OSError) as exc:
         return _database_unavailable(delivery, exc)
     if inbox_id is None:
+        WEBHOOKS_RECEIVED.inc(outcome="duplicate")
         return _DUPLICATE
     # After the commit, never before: a worker must never see an id whose row it cannot read.
     await wake_worker(runtime.queue, inbox_id)
+    WEBHOOKS_RECEIVED.inc(outcome="accepted")
     return _ACCEPTED
 
 
 def _database_unavailable(delivery: Delivery, error: BaseException | None) -> Answer:
+    WEBHOOKS_REFUSED.inc(reason="database_unavailable")
     log.error(
         "webhook not stored, database unavailable (topic %s, shop %s): %s: %s",
         delivery.topic,
