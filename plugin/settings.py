@@ -132,6 +132,7 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
             metrics_token=Secret(env.get("METRICS_TOKEN", "").strip()),
+            sweeper_after_seconds=_int_setting(env, "SWEEPER_AFTER_SECONDS", 180, minimum=1),
             metrics_port=_int_setting(env, "METRICS_PORT", 0, minimum=1) or None,
             webhook_max_body_bytes=_int_setting(
                 env,
