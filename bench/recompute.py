@@ -128,18 +128,21 @@ GENERATE = [
        SELECT f.sid, k, f.started_at + k * f.period_days * interval '1 day' AS at,
               f.price, f.currency, random() AS u
        FROM fate f, generate_series(1, f.renewals) AS k""",
-    """INSERT INTO billing_attempts (shop_id, attempt_id, contract_pk, status, order_id,
-                                     occurred_at)
-       SELECT 1, 100000000000 + row_number() OVER (), sid, 'success',
+    """INSERT INTO billing_attempts (shop_id, attempt_id, attempt_key, contract_pk, status,
+                                     order_id, occurred_at)
+       SELECT 1, 100000000000 + row_number() OVER (),
+              'id:' || (100000000000 + row_number() OVER ()), sid, 'success',
               200000000000 + row_number() OVER (), at
        FROM renewal""",
-    """INSERT INTO billing_attempts (shop_id, attempt_id, contract_pk, status, error_code,
-                                     occurred_at)
-       SELECT 1, 300000000000 + row_number() OVER (), sid, 'failure', 'insufficient_funds',
-              at - interval '2 days'
+    """INSERT INTO billing_attempts (shop_id, attempt_id, attempt_key, contract_pk, status,
+                                     error_code, occurred_at)
+       SELECT 1, 300000000000 + row_number() OVER (),
+              'id:' || (300000000000 + row_number() OVER ()), sid, 'failure',
+              'insufficient_funds', at - interval '2 days'
        FROM renewal WHERE u < 0.07
        UNION ALL
-       SELECT 1, 400000000000 + sid, sid, 'failure', 'card_declined', end_at - interval '3 days'
+       SELECT 1, 400000000000 + sid, 'id:' || (400000000000 + sid), sid, 'failure',
+              'card_declined', end_at - interval '3 days'
        FROM fate WHERE status = 'failed'""",
     """INSERT INTO orders (shop_id, order_id, contract_pk, subscriber_id, created_at_shop, total,
                            currency, fulfilled_at, delivered_at)

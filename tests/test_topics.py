@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
 
 from plugin.domain.dispatch import HANDLERS
 from plugin.topics import TOPICS
@@ -12,9 +15,48 @@ from workers.registry import JOBS
 APP_TOML = Path(__file__).resolve().parents[1] / "shopify.app.toml"
 
 
+def app_config() -> dict:
+    return tomllib.loads(APP_TOML.read_text())
+
+
+def resolve_uri(uri: str, application_url: str) -> str:
+    """A subscription `uri` as the Shopify CLI deploys it: one starting with "/" is appended to
+    `application_url` (its trailing "/" removed); anything else is used as written."""
+    if not uri.startswith("/"):
+        return uri
+    return application_url.rstrip("/") + uri
+
+
+def test_uris_resolve_as_the_cli_does() -> None:
+    assert resolve_uri("/webhooks", "https://a.test/app/") == "https://a.test/app/webhooks"
+    assert resolve_uri("/webhooks", "https://a.test") == "https://a.test/webhooks"
+    assert resolve_uri("https://b.test/webhooks", "https://a.test/app") == "https://b.test/webhooks"
+
+
+async def test_every_subscription_uri_reaches_the_webhook_endpoint(
+    client: httpx.AsyncClient,
+) -> None:
+    """Each URI, resolved the CLI's way, is our host and a route that checks the signature:
+    an unsigned POST gets 401, never 404 (nothing would ever reach the inbox)."""
+    config = app_config()
+    application_url = config["application_url"]
+    subscriptions = config["webhooks"]["subscriptions"]
+    assert subscriptions
+    for subscription in subscriptions:
+        resolved = urlsplit(resolve_uri(subscription["uri"], application_url))
+        assert resolved.scheme == "https"
+        assert resolved.netloc == urlsplit(application_url).netloc
+        response = await client.post(
+            resolved.path,
+            content=b"{}",
+            headers={"X-Shopify-Topic": (subscription.get("topics") or ["shop/redact"])[0]},
+        )
+        assert response.status_code == 401, (subscription["uri"], response.status_code)
+
+
 def subscribed() -> tuple[list[str], list[str]]:
     """(regular topics, compliance topics) as the app config subscribes them."""
-    config = tomllib.loads(APP_TOML.read_text())
+    config = app_config()
     regular: list[str] = []
     compliance: list[str] = []
     for subscription in config["webhooks"]["subscriptions"]:

@@ -1,9 +1,10 @@
 """Subscription contracts and their status history, safe against late and duplicate deliveries.
 
 Every contract event adds a row to the status history (one per distinct status and event time).
-The contract's current state is always recomputed from that history: the entry with the latest
-(event time, revision id) wins, so a late or repeated `update` can never overwrite a newer state
-and any arrival order of the same events ends in the same contract.
+The contract's current state is always recomputed from that history, so a late or repeated
+`update` can never overwrite a newer state and any arrival order of the same events ends in the
+same contract. Between two entries that both carry a `revision_id`, the higher revision is the
+newer state (Shopify's subscriptions guide); otherwise the later event time is (`arrange`).
 """
 
 from __future__ import annotations
@@ -93,10 +94,6 @@ class ContractFacts:
     origin_order_id: int | None
     has_billing_policy: bool
 
-    @property
-    def key(self) -> tuple[int, int]:
-        return (self.revision_id or 0, _TIE_RANK[self.status])
-
 
 def parse_contract(payload: dict[str, Any], topic: str) -> ContractFacts:
     contract_id = require_id(payload, "id", "admin_graphql_api_id")
@@ -149,8 +146,25 @@ async def find_contract(session: AsyncSession, shop_id: int, contract_id: int) -
     return result.scalar_one_or_none()
 
 
-def _order_key(event: ContractStatusEvent) -> tuple[datetime, int, int]:
+def _time_key(event: ContractStatusEvent) -> tuple[datetime, int, int]:
     return (event.occurred_at, event.revision_id or 0, _TIE_RANK[event.status])
+
+
+def _revision_key(event: ContractStatusEvent) -> tuple[int, datetime, int]:
+    return (event.revision_id or 0, event.occurred_at, _TIE_RANK[event.status])
+
+
+def arrange(history: list[ContractStatusEvent]) -> list[ContractStatusEvent]:
+    """The history oldest first: by event time, except that the entries carrying a revision
+    fill their places in revision order. Revisions are Shopify's own sequence, so they beat
+    clocks (a delivery's event time can lag); entries without one keep their time's place.
+    One order for the set, whatever order it was recorded in."""
+    by_time = sorted(history, key=_time_key)
+    slots = [i for i, event in enumerate(by_time) if event.revision_id is not None]
+    revised = sorted((by_time[i] for i in slots), key=_revision_key)
+    for slot, event in zip(slots, revised, strict=True):
+        by_time[slot] = event
+    return by_time
 
 
 @dataclass(frozen=True)
@@ -163,13 +177,16 @@ class Settled:
     started_at: datetime
     ended_at: datetime | None
     end_status: str | None  # how it ended (the first ending of the trailing run)
-    key: tuple[datetime, int, int]
+
+    def is_latest(self, status: str, at: datetime) -> bool:
+        """Whether the history entry (status, at) is the one the state comes from."""
+        return (self.status, self.status_at) == (status, at)
 
 
 def settle(history: list[ContractStatusEvent]) -> Settled:
     """Current status = the latest entry; the contract ended with the first ending after its
     last non-ended entry (cancel then expire: it ended when cancelled)."""
-    ordered = sorted(history, key=_order_key)
+    ordered = arrange(history)
     ending: ContractStatusEvent | None = None
     for event in ordered:
         if event.status not in ContractStatus.ENDED:
@@ -184,7 +201,6 @@ def settle(history: list[ContractStatusEvent]) -> Settled:
         started_at=min(event.occurred_at for event in ordered),
         ended_at=ending.occurred_at if ending else None,
         end_status=ending.status if ending else None,
-        key=_order_key(latest),
     )
 
 
@@ -269,7 +285,7 @@ async def record_contract_facts(
     state = settle(await _history(session, contract))
     if created:
         contract.currency = facts.currency or shop.currency
-    if created or (at, *facts.key) >= state.key:
+    if created or state.is_latest(facts.status, at):
         _apply_terms(contract, facts)
     contract.status = state.status
     contract.status_at = state.status_at

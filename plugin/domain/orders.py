@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Insert, bindparam, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.domain.context import EventContext
+from plugin.domain.errors import MalformedPayload
 from plugin.domain.payloads import first_id, money, require_id, section, text, timestamp
 from plugin.domain.rows import fetch_locked, fetch_locked_one, lock
 from plugin.domain.subscribers import Profile, apply_profile, find_subscriber
@@ -37,12 +39,15 @@ async def order_row(
     """The shop's order, created if new (as a placeholder until orders/create fills it), locked.
 
     INSERT … ON CONFLICT DO NOTHING RETURNING the row: a new order is ours in one statement;
-    an existing one is then read under a lock, as `find_order` does.
+    an existing one is then read under a lock, as `find_order` does. Whichever event creates
+    the row (an order webhook or a renewal's billing attempt), it starts with the deliveries
+    already stored for it: a fulfillment event that came first found no order to date.
     """
     dialect = session.get_bind().dialect.name
     values = {"shop_id": shop_id, "order_id": order_id, "created_at_shop": created_at}
     created = (await session.execute(_new_order(dialect), values)).scalar_one_or_none()
     if created is not None:
+        created.delivered_at = await first_delivery(session, shop_id, order_id)
         return created
     return await fetch_locked_one(session, _ORDER, {"shop_id": shop_id, "order_id": order_id})
 
@@ -184,6 +189,28 @@ _ORDER_AND_FIRST_DELIVERY = (
 )
 
 
+# Fulfilment statuses that shipped nothing.
+_NOT_FULFILLED = frozenset({"cancelled", "error", "failure"})
+
+
+def fulfilled_time(payload: dict[str, Any]) -> datetime | None:
+    """When the order was fulfilled: its first fulfilment's creation, when the payload lists
+    them (the webhook may fire later, and its event time is then not the fulfilment's)."""
+    fulfillments = payload.get("fulfillments")
+    if fulfillments is None:
+        return None
+    if not isinstance(fulfillments, list):
+        raise MalformedPayload("fulfillments must be a list")
+    times = [
+        found
+        for fulfillment in fulfillments
+        if isinstance(fulfillment, dict)
+        and fulfillment.get("status") not in _NOT_FULFILLED
+        and (found := timestamp(fulfillment.get("created_at"))) is not None
+    ]
+    return min(times, default=None)
+
+
 async def handle_order(ctx: EventContext) -> str:
     """orders/create and orders/fulfilled: both carry the whole order."""
     payload = ctx.payload
@@ -216,9 +243,12 @@ async def handle_order(ctx: EventContext) -> str:
         # the whole rule; this spares every linked order a search of the shop's attempts).
         contract = await renewal_contract(ctx.session, ctx.shop_id, order_id)
     if order is None:
+        # A new row comes with its stored deliveries (and no survey was told of them yet).
         order = await order_row(ctx.session, ctx.shop_id, order_id, created_at)
-        delivered = await first_delivery(ctx.session, ctx.shop_id, order_id)
-    before = OrderState.of(order)
+        delivered = None
+        before = OrderState(None, None, None)
+    else:
+        before = OrderState.of(order)
     order.created_at_shop = created_at
     total = money(payload.get("total_price"))
     if total is not None:
@@ -226,10 +256,10 @@ async def handle_order(ctx: EventContext) -> str:
     currency = text(payload.get("currency"), 3)
     if currency is not None:
         order.currency = currency.upper()
-    if ctx.topic == "orders/fulfilled" and (
-        order.fulfilled_at is None or ctx.occurred_at < order.fulfilled_at
-    ):
-        order.fulfilled_at = ctx.occurred_at
+    if ctx.topic == "orders/fulfilled":
+        fulfilled = fulfilled_time(payload) or ctx.occurred_at
+        if order.fulfilled_at is None or fulfilled < order.fulfilled_at:
+            order.fulfilled_at = fulfilled
     if delivered is not None and (order.delivered_at is None or delivered < order.delivered_at):
         order.delivered_at = delivered
     if contract is not None:

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     ForeignKey,
     Index,
@@ -112,14 +113,23 @@ class BillingAttemptStatus:
 
 
 class BillingAttempt(IdMixin, Base):
+    """One billing attempt, whatever number of deliveries told us about it.
+
+    Shopify's published payloads carry `"id": null`, so the attempt is keyed within its
+    contract by `attempt_key` (see plugin.domain.billing.attempt_key); `attempt_id` is filled
+    in once a delivery carries it.
+    """
+
     __tablename__ = "billing_attempts"
     __table_args__ = (
         UniqueConstraint("shop_id", "attempt_id"),
+        UniqueConstraint("contract_pk", "attempt_key"),
         Index("ix_billing_attempts_contract", "contract_pk", "occurred_at"),
     )
 
     shop_id: Mapped[int] = mapped_column(BigId, shop_fk())
-    attempt_id: Mapped[int] = mapped_column(BigInteger)
+    attempt_id: Mapped[int | None] = mapped_column(BigInteger)
+    attempt_key: Mapped[str] = mapped_column(String(300))
     contract_pk: Mapped[int] = mapped_column(BigId, ForeignKey("contracts.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(16))
     error_code: Mapped[str | None] = mapped_column(String(64))
@@ -140,6 +150,12 @@ class BillingCycleEvent(IdMixin, Base):
     cycle_index: Mapped[int] = mapped_column(Integer)
     kind: Mapped[str] = mapped_column(String(16))  # skip | unskip
     occurred_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # The cycle as the event left it (Shopify sends these, not who made the change).
+    cycle_start_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cycle_end_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    billing_attempt_expected_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    skipped: Mapped[bool | None] = mapped_column(Boolean)
+    edited: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class ContractChange(IdMixin, Base):

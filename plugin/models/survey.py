@@ -78,6 +78,9 @@ class InvitationStatus:
     ANSWERED = "answered"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    # Not to be sent: another of the subscriber's invitations is within the throttle window.
+    # Kept (not dropped) so that the choice can be made again when an earlier one turns up.
+    THROTTLED = "throttled"
 
 
 class NpsInvitation(IdMixin, Base):

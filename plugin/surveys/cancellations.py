@@ -147,6 +147,24 @@ async def record_contract_end(
     return cancellation
 
 
+async def refresh_system_reason(session: AsyncSession, shop: Shop, contract: Contract) -> None:
+    """A billing attempt of an ended contract was recorded (it may have been processed after
+    the end): the system reason is worked out again, so that it does not depend on which of
+    the two was processed first. A customer's reason stays."""
+    cancellation = await cancellation_of(session, shop.id, contract.id)
+    if (
+        cancellation is None
+        or cancellation.reason_source != ReasonSource.SYSTEM
+        or cancellation.cancelled_at is None
+        or cancellation.end_status is None
+    ):
+        return
+    await session.flush()  # the attempt this event wrote
+    cancellation.reason_code = await system_reason(
+        session, shop.id, contract, cancellation.end_status, cancellation.cancelled_at
+    )
+
+
 def answer_window_closed(
     cancellation: Cancellation, settings: SurveySettings, now: datetime
 ) -> bool:

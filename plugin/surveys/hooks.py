@@ -8,7 +8,11 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.models import Contract, Order, Shop
-from plugin.surveys.cancellations import record_contract_end, retract_cancellation
+from plugin.surveys.cancellations import (
+    record_contract_end,
+    refresh_system_reason,
+    retract_cancellation,
+)
 from plugin.surveys.invitations import schedule_after_delivery, schedule_fallback
 
 
@@ -32,6 +36,14 @@ async def on_contract_reactivated(
     call it for every non-ending status event; call it before `on_contract_ended` for the
     same event (an out-of-order comeback can move the contract's end to a later ending)."""
     await retract_cancellation(session, shop, contract, reactivated_at)
+
+
+async def on_billing_attempt_of_ended_contract(
+    session: AsyncSession, shop: Shop, contract: Contract
+) -> None:
+    """A billing attempt of a contract that has ended was recorded: a failure processed after
+    the cancellation still makes its system reason `payment_failed`."""
+    await refresh_system_reason(session, shop, contract)
 
 
 async def on_order_fulfilled(

@@ -10,8 +10,11 @@ Life of an invitation (one per order at most: unique (shop, order_id)):
   comes, its fulfilment + `nps_fallback_delay` (default 7 days). A delivered event arriving
   while the fallback is still scheduled moves it to the delivered timing.
 - Throttle: at most one invitation sent per subscriber per `nps_throttle` (default 90 days),
-  checked when scheduling (against sent and scheduled ones) and again at release (against
-  sent ones), so two orders delivered close together never yield two surveys.
+  checked when scheduling and again at release (against sent ones), so two orders delivered
+  close together never yield two surveys. At scheduling, the subscriber's unsent invitations
+  are chosen over all of them at once (the earliest, then each next one a window after the
+  last kept one; `throttled` marks the others), so which ones go out does not depend on the
+  order in which deliveries were processed.
 - None to cancelled subscribers: a subscriber without an active or paused contract is not
   invited, and their scheduled invitations are cancelled when their last contract ends.
 - Released invitations are "invited" for the response rate (sent_at set); cancelled ones were
@@ -56,28 +59,41 @@ async def has_live_contract(session: AsyncSession, shop_id: int, subscriber_id: 
     return found is not None
 
 
-async def _throttled(
-    session: AsyncSession,
-    shop_id: int,
-    subscriber_id: int,
-    order_id: int,
-    send_at: datetime,
-    settings: SurveySettings,
-) -> bool:
-    """Another invitation of this subscriber is sent or due within the throttle window."""
-    window_start = send_at - settings.nps_throttle
-    found = await session.scalar(
-        select(NpsInvitation.id)
-        .where(
-            NpsInvitation.shop_id == shop_id,
-            NpsInvitation.subscriber_id == subscriber_id,
-            NpsInvitation.order_id != order_id,
-            NpsInvitation.status.in_(_COUNTING),
-            func.coalesce(NpsInvitation.sent_at, NpsInvitation.send_at) > window_start,
+_UNSENT = (InvitationStatus.SCHEDULED, InvitationStatus.THROTTLED)
+
+
+async def _choose_unsent(
+    session: AsyncSession, shop_id: int, subscriber_id: int, settings: SurveySettings
+) -> None:
+    """Decide which of the subscriber's unsent invitations go out: in order of send time, each
+    one that is at least a throttle window away from every sent one and from the last one kept
+    before it. A function of the set of invitations, not of the order they were scheduled in."""
+    await session.flush()  # what the caller changed, before the rows are read again
+    candidates = list(
+        await session.scalars(
+            select(NpsInvitation)
+            .where(
+                NpsInvitation.shop_id == shop_id,
+                NpsInvitation.subscriber_id == subscriber_id,
+                NpsInvitation.status.in_((*_COUNTING, InvitationStatus.THROTTLED)),
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
         )
-        .limit(1)
     )
-    return found is not None
+    kept = [
+        invitation.sent_at or invitation.send_at
+        for invitation in candidates
+        if invitation.status not in _UNSENT
+    ]
+    unsent = [invitation for invitation in candidates if invitation.status in _UNSENT]
+    for invitation in sorted(unsent, key=lambda i: (i.send_at, i.order_id)):
+        if any(abs(invitation.send_at - at) < settings.nps_throttle for at in kept):
+            invitation.status = InvitationStatus.THROTTLED
+        else:
+            invitation.status = InvitationStatus.SCHEDULED
+            kept.append(invitation.send_at)
+    await session.flush()
 
 
 async def _invitation_of(
@@ -98,8 +114,6 @@ async def _schedule(
     assert order.subscriber_id is not None
     if not await has_live_contract(session, shop.id, order.subscriber_id):
         return None
-    if await _throttled(session, shop.id, order.subscriber_id, order.order_id, send_at, settings):
-        return None
     await insert_if_absent(
         session,
         NpsInvitation,
@@ -115,6 +129,7 @@ async def _schedule(
         },
         ("shop_id", "order_id"),
     )
+    await _choose_unsent(session, shop.id, order.subscriber_id, settings)
     return await _invitation_of(session, shop.id, order.order_id)
 
 
@@ -128,12 +143,13 @@ async def schedule_after_delivery(
     send_at = delivered_at + settings.nps_delay
     existing = await _invitation_of(session, shop.id, order.order_id)
     if existing is not None:
-        if existing.status == InvitationStatus.SCHEDULED:
+        if existing.status in _UNSENT:
             # The fallback gives way to the real delivery; an earlier delivery of a split
-            # shipment moves the date forward.
+            # shipment moves the date forward. The new date may change what is throttled.
             existing.trigger = DELIVERED
             existing.send_at = send_at
             existing.expires_at = send_at + settings.nps_expiry
+            await _choose_unsent(session, shop.id, order.subscriber_id, settings)
         return existing
     return await _schedule(session, shop, order, DELIVERED, send_at)
 
@@ -159,7 +175,7 @@ async def cancel_scheduled(session: AsyncSession, shop_id: int, subscriber_id: i
         .where(
             NpsInvitation.shop_id == shop_id,
             NpsInvitation.subscriber_id == subscriber_id,
-            NpsInvitation.status == InvitationStatus.SCHEDULED,
+            NpsInvitation.status.in_(_UNSENT),
         )
         .values(status=InvitationStatus.CANCELLED)
         .execution_options(synchronize_session="fetch")

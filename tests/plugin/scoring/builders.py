@@ -112,10 +112,12 @@ class ShopBuilder:
             return row.id
 
     async def attempt(self, contract_pk: int, when: datetime, *, ok: bool = True) -> None:
+        attempt_id = next(_ids)
         await self.add(
             BillingAttempt(
                 shop_id=self.shop_id,
-                attempt_id=next(_ids),
+                attempt_id=attempt_id,
+                attempt_key=f"id:{attempt_id}",
                 contract_pk=contract_pk,
                 status="success" if ok else "failure",
                 error_code=None if ok else "insufficient_funds",

@@ -59,8 +59,14 @@ async def answer(
 async def end(runtime: Runtime, topic: str, cid: int, customer: int, at: datetime) -> None:
     status = {CANCEL: "cancelled", FAIL: "failed", EXPIRE: "expired"}[topic]
     await deliver(
-        runtime, Event(topic, contract(cid, customer, status=status, revision_id=2), at=at)
+        runtime,
+        Event(topic, contract(cid, customer, status=status, revision_id=revision(at)), at=at),
     )
+
+
+def revision(at: datetime) -> int:
+    """Shopify's revision of a contract grows with every change: here, with the time."""
+    return 2 + int((at - T0).total_seconds())
 
 
 async def comeback(runtime: Runtime, cid: int, at: datetime) -> None:
@@ -75,7 +81,9 @@ async def comeback(runtime: Runtime, cid: int, at: datetime) -> None:
 
 
 async def reactivate(runtime: Runtime, cid: int, customer: int, at: datetime) -> None:
-    await deliver(runtime, Event(ACTIVATE, contract(cid, customer, revision_id=3), at=at))
+    await deliver(
+        runtime, Event(ACTIVATE, contract(cid, customer, revision_id=revision(at)), at=at)
+    )
     await comeback(runtime, cid, at)
 
 

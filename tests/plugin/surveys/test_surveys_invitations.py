@@ -106,8 +106,24 @@ async def test_at_most_one_invitation_per_subscriber_per_throttle_window(runtime
     await deliver(runtime, w, 5553, T0 + 95 * DAY)  # 93 days: invited again
     assert [(i.order_id, i.status) for i in await invitations(runtime, w)] == [
         (w.order_id, "pending"),
+        (5551, "throttled"),
+        (5552, "throttled"),
         (5553, "scheduled"),
     ]
+
+
+async def test_which_invitations_the_throttle_keeps_does_not_depend_on_arrival_order(
+    runtime: Runtime,
+) -> None:
+    """Deliveries on days 60, 0 and 100 processed in that order: day 0 goes out, day 60 is
+    within its window, day 100 is not (as if they had come in time order)."""
+    w = await world(runtime)
+    await deliver(runtime, w, 5561, T0 + 60 * DAY)
+    await deliver(runtime, w, w.order_id, T0)
+    await deliver(runtime, w, 5562, T0 + 100 * DAY)
+    assert sorted((i.order_id, i.status) for i in await invitations(runtime, w)) == sorted(
+        [(w.order_id, "scheduled"), (5561, "throttled"), (5562, "scheduled")]
+    )
 
 
 async def test_no_invitation_for_a_subscriber_without_a_live_contract(runtime: Runtime) -> None:
