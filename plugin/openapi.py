@@ -34,6 +34,7 @@ ERROR: Schema = {
 _STATUS_TEXT = {
     200: "OK",
     201: "Created",
+    202: "Accepted (started in the background)",
     204: "No content",
     401: "Missing or invalid credential",
     404: "No such record in this shop (another shop's records are not found either)",

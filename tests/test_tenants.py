@@ -54,6 +54,9 @@ def path_values(t: Tenants) -> dict[str, str]:
         "export_id": str(t.b_export_id),
         "month": "2026-11",
         "rest": "nps",
+        "plan_id": "1",
+        "code": "too_expensive",
+        "section": "surveys",
         "token": t.a1.link_token,  # A1's own link: the attacker holds only that
     }
 
