@@ -138,9 +138,19 @@ def _as_response(res: Res) -> Response:
     return Response(res.body, status_code=res.status, headers=res.headers)
 
 
+def _one_shop(request: Request) -> bool:
+    """Exactly one `shop` parameter, a real shop domain. We check one value; shopify_app reads
+    another (the first) and writes it into the CSP header: with two, the checked one need not
+    be the one written."""
+    shops = request.query_params.getlist("shop")
+    return len(shops) == 1 and normalize_shop_domain(shops[0]) is not None
+
+
 async def app_home(request: Request) -> Response:
     runtime: Runtime = request.state.runtime
     settings = runtime.settings
+    if len(request.query_params.getlist("shop")) > 1:
+        return PlainTextResponse("Bad Request", status_code=400)
     result = shopify_app.verify_app_home_req(
         _shopify_request(request, settings), app_config(settings), PATCH_ID_TOKEN_PATH
     )
@@ -192,8 +202,8 @@ async def _first_open_exchange(
 async def patch_id_token(request: Request) -> Response:
     """The page App Bridge uses to re-request a document with a fresh id token."""
     settings: Settings = request.state.runtime.settings
-    # shopify_app writes `shop` into a CSP header unchecked: accept only a real shop domain.
-    if normalize_shop_domain(request.query_params.get("shop")) is None:
+    # shopify_app writes `shop` into a CSP header unchecked: accept only one real shop domain.
+    if not _one_shop(request):
         return PlainTextResponse("Bad Request", status_code=400)
     result = shopify_app.app_home_patch_id_token(
         _shopify_request(request, settings), app_config(settings)
@@ -206,12 +216,24 @@ async def patch_id_token(request: Request) -> Response:
 # -- local demo --------------------------------------------------------------------------
 
 
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "[::1]"})
+
+
 def _is_loopback(request: Request) -> bool:
+    """From the machine itself, and addressed to it by a loopback name. The peer address alone
+    is not enough: a DNS-rebinding page runs in the user's own browser, so its requests come
+    from 127.0.0.1, but they carry the attacker's name in `Host`."""
     host = request.client.host if request.client else ""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        if not ipaddress.ip_address(host).is_loopback:
+            return False
     except ValueError:
         return False
+    name = request.headers.get("host", "").lower()
+    bracketed = name.startswith("[")
+    if (bracketed and "]:" in name) or (not bracketed and name.count(":") == 1):
+        name = name.rsplit(":", 1)[0]  # the port
+    return name in _LOOPBACK_NAMES
 
 
 def demo_routes(shop: str) -> list[BaseRoute]:

@@ -1,5 +1,5 @@
-"""The `valuehealth` command (DESIGN.md §6): demo, serve, worker, migrate, score, backfill, review,
-bill.
+"""The `valuehealth` command (docs/design.md §6): demo, serve, worker, migrate, score, backfill,
+review, bill.
 
 Every command reads the one Settings object from the environment; a missing or malformed
 setting prints its message (naming the variable) and exits with status 2, without a traceback.
@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import select
 from starlette.types import ASGIApp
@@ -133,8 +133,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     # Without REDIS_URL the app runs the jobs in-process (plugin.queue.InProcessQueue).
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True)
+    uvicorn.run(create_app(settings), **server_options(args.host, args.port))
     return EXIT_OK
+
+
+def server_options(host: str, port: int) -> dict[str, Any]:
+    """uvicorn's options for our app. Its access log (full URLs: signed links, id tokens) and
+    its X-Forwarded-For handling (trusts loopback) are off: `plugin.access_log` does both, with
+    route templates and the TRUSTED_PROXIES setting. Logging is ours (JSON lines)."""
+    return {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "proxy_headers": False,
+        "log_config": None,
+        "server_header": False,
+    }
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -200,7 +214,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
 async def _serve(app: ASGIApp, host: str, port: int) -> None:
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    server = uvicorn.Server(uvicorn.Config(app, **server_options(host, port)))
     await server.serve()
 
 

@@ -8,6 +8,10 @@ Two backends behind one interface:
 
 Nothing else in the project imports Arq except `workers/`.
 
+The request's correlation id (plugin.correlation) travels with the job as Arq's one keyword
+argument, `correlation_id`: an id like the others, naming nothing. The worker binds it while the
+job runs, so a request's log lines and its jobs' share it.
+
 Retry policy is explicit: a job raises `TransientError` for a failure worth retrying (database
 blip, Shopify 5xx or throttling); the worker turns it into a delayed retry with backoff up to
 `RetryPolicy.max_tries`. Any other exception fails the job for good (Arq's own semantics).
@@ -27,7 +31,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from plugin import correlation
 from plugin.batching import Coalescer
+from plugin.metrics import job_finished
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +77,19 @@ def loads(data: bytes) -> Any:
     return json.loads(data)
 
 
+def job_done(job: str, outcome: str, duration_s: float, waited_s: float | None) -> None:
+    """Count a job run (plugin.metrics) and log it: one line per run, under the correlation id
+    of the request that queued it, so a webhook's request and its job are found together."""
+    job_finished(job, outcome, duration_s, waited_s)
+    log.info(
+        "job %s %s in %.1f ms",
+        job,
+        outcome,
+        duration_s * 1000,
+        extra={"job": job, "outcome": outcome, "duration_ms": round(duration_s * 1000, 2)},
+    )
+
+
 def check_args(args: tuple[Any, ...]) -> None:
     """Jobs take ids, never payloads or ORM objects."""
     for arg in args:
@@ -102,7 +121,7 @@ return 1
 # How long an enqueued job may wait to start, past its due time (Arq's default).
 _JOB_EXPIRES_EXTRA_MS = 86_400_000
 
-_Enqueue = tuple[str, tuple[JobArg, ...], str | None, float | None]
+_Enqueue = tuple[str, tuple[JobArg, ...], str | None, float | None, str | None]
 
 
 class ArqQueue:
@@ -140,7 +159,7 @@ class ArqQueue:
         self, job: str, *args: JobArg, key: str | None = None, delay_s: float | None = None
     ) -> bool:
         check_args(args)
-        return await self._batches.submit((job, args, key, delay_s))
+        return await self._batches.submit((job, args, key, delay_s, correlation.current()))
 
     async def _enqueue_batch(
         self, _session: None, items: list[_Enqueue]
@@ -150,11 +169,12 @@ class ArqQueue:
 
         pool = await self._get_pool()
         pipe = pool.pipeline(transaction=False)
-        for job, args, key, delay_s in items:
+        for job, args, key, delay_s, correlation_id in items:
             job_id = key or uuid.uuid4().hex
             now_ms = int(time.time() * 1000)
             defer_ms = int((delay_s or 0) * 1000)
-            data = serialize_job(job, args, {}, None, now_ms, serializer=dumps)
+            kwargs = {"correlation_id": correlation_id} if correlation_id else {}
+            data = serialize_job(job, args, kwargs, None, now_ms, serializer=dumps)
             pipe.eval(
                 _ENQUEUE_SCRIPT,
                 3,
@@ -179,6 +199,10 @@ class ArqQueue:
             self._pool = None
 
 
+# job, its ids, its de-duplication key, the correlation id, when it was queued (monotonic)
+_Queued = tuple[str, tuple[JobArg, ...], str | None, str | None, float]
+
+
 class InProcessQueue:
     """Runs jobs in this process, one at a time, in the order they were queued.
 
@@ -195,8 +219,8 @@ class InProcessQueue:
         self.handlers: dict[str, JobHandler] = dict(handlers or {})
         self.specs: dict[str, JobSpec] = dict(specs or {})
         self.ctx: dict[str, Any] = ctx if ctx is not None else {}
-        self._now: deque[tuple[str, tuple[JobArg, ...], str | None]] = deque()
-        self._later: deque[tuple[str, tuple[JobArg, ...], str | None]] = deque()
+        self._now: deque[_Queued] = deque()
+        self._later: deque[_Queued] = deque()
         self._keys: set[str] = set()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -214,7 +238,9 @@ class InProcessQueue:
             if key in self._keys:
                 return False
             self._keys.add(key)
-        (self._later if delay_s else self._now).append((job, args, key))
+        (self._later if delay_s else self._now).append(
+            (job, args, key, correlation.current(), time.monotonic())
+        )
         self._idle.clear()
         self._wake.set()
         return True
@@ -243,27 +269,33 @@ class InProcessQueue:
 
     async def run_pending(self) -> None:
         while self._now or self._later:
-            job, args, key = (self._now or self._later).popleft()
+            job, args, key, correlation_id, queued_at = (self._now or self._later).popleft()
             if key is not None:
                 self._keys.discard(key)
-            await self._run(job, args)
+            with correlation.bound(correlation_id or correlation.new_id()):
+                await self._run(job, args, time.monotonic() - queued_at)
         self._idle.set()
 
-    async def _run(self, job: str, args: tuple[JobArg, ...]) -> None:
+    async def _run(self, job: str, args: tuple[JobArg, ...], waited_s: float) -> None:
         spec = self.specs.get(job, JobSpec(job))
         for attempt in range(1, spec.retry.max_tries + 1):
+            started = time.monotonic()
             try:
                 await asyncio.wait_for(self.handlers[job](self.ctx, *args), spec.timeout_s)
+                job_done(job, "ok", time.monotonic() - started, waited_s)
                 return
             except TransientError as exc:
                 if attempt == spec.retry.max_tries:
                     log.error("job %s%r gave up after %d tries: %s", job, args, attempt, exc)
+                    job_done(job, "failed", time.monotonic() - started, waited_s)
                     self.failures.append((job, args, exc))
                     return
+                job_done(job, "retry", time.monotonic() - started, waited_s)
                 # In-process retries are for laptops and the demo: keep the wait short.
                 await asyncio.sleep(min(spec.retry.delay(attempt, exc.retry_after), 1.0))
             except Exception as exc:
                 log.exception("job %s%r failed", job, args)
+                job_done(job, "failed", time.monotonic() - started, waited_s)
                 self.failures.append((job, args, exc))
                 return
 

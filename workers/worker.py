@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,12 +28,14 @@ from arq.connections import RedisSettings, create_pool
 from arq.cron import CronJob
 from arq.worker import Function, Worker, func
 
+from plugin import correlation
 from plugin.db.migrate import require_head
 from plugin.logging_setup import configure_logging
-from plugin.queue import JobHandler, JobSpec, TransientError, dumps, loads
+from plugin.queue import JobHandler, JobSpec, TransientError, dumps, job_done, loads
 from plugin.runtime import Runtime, build_runtime
 from plugin.settings import Settings, SettingsError
 from workers.cron import CRON_SPECS, PRUNE_INBOX, SWEEP_INBOX, prune_inbox, sweep_inbox
+from workers.metrics_server import start_metrics_server
 from workers.registry import CRONS, JOB_SPECS, JOBS
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,23 @@ POLL_DELAY_S = 0.05
 def arq_function(name: str, handler: JobHandler, spec: JobSpec) -> Function:
     """`handler` as an Arq function: TransientError becomes a delayed Retry, up to max_tries."""
 
-    async def run(ctx: dict[str, Any], *args: Any) -> None:
+    async def run(ctx: dict[str, Any], *args: Any, correlation_id: str | None = None) -> None:
+        started = time.time()
+        # Arq's score is when the job was due (ms since the epoch): the wait is queueing latency.
+        due_ms = ctx.get("score")
+        waited = started - due_ms / 1000 if isinstance(due_ms, int | float) else None
+        outcome = "failed"
+        with correlation.bound(correlation_id or correlation.new_id()):
+            try:
+                await _run_with_retry(ctx, args)
+                outcome = "ok"
+            except Retry:
+                outcome = "retry"
+                raise
+            finally:
+                job_done(name, outcome, time.time() - started, waited)
+
+    async def _run_with_retry(ctx: dict[str, Any], args: tuple[Any, ...]) -> None:
         try:
             await handler(ctx, *args)
         except TransientError as exc:
@@ -131,9 +150,14 @@ def worker_settings(
             await runtime.close()
             raise
         ctx["runtime"] = runtime
+        if settings.metrics_port:
+            ctx["metrics_server"] = await start_metrics_server(settings.metrics_port)
         log.info("worker ready on queue %s with jobs: %s", name, ", ".join(sorted(jobs)))
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        metrics_server = ctx.pop("metrics_server", None)
+        if metrics_server is not None:
+            metrics_server.close()
         runtime: Runtime | None = ctx.pop("runtime", None)
         if runtime is not None:
             await runtime.close()

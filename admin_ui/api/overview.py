@@ -20,7 +20,8 @@ async def _latest(ctx: AdminContext) -> OverviewDoc:
 
 
 async def overview(_request: Request, ctx: AdminContext) -> Response:
-    """The shop's value health (DESIGN.md §6); `computed_at: null` before the first recompute."""
+    """The shop's value health (docs/design.md §6); `computed_at: null` before the first
+    recompute."""
     return ok(await _latest(ctx))
 
 

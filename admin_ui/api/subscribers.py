@@ -21,6 +21,7 @@ from starlette.responses import Response, StreamingResponse
 
 from admin_ui.api.common import invalid, not_found, ok
 from admin_ui.auth import AdminContext
+from plugin.bounded import parse_id
 from plugin.models.base import utcnow
 from plugin.scoring.reads import (
     DEFAULT_LIMIT,
@@ -41,7 +42,6 @@ from plugin.value.codes import SEGMENT_NAMES
 SEGMENTS = frozenset(SEGMENT_NAMES.values())
 TABS = frozenset({*SEGMENT_GROUPS, "new", "paused"})
 INTERVALS = ("day", "week", "month", "year")
-_MAX_CUSTOMER_ID = 2**63 - 1
 _COHORT = re.compile(r"^(19|20)\d\d-(0[1-9]|1[0-2])$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _CADENCE = re.compile(r"^(day|week|month|year):([1-9]\d{0,2})$")
@@ -123,9 +123,10 @@ async def list_subscribers(request: Request, ctx: AdminContext) -> Response:
     raw_limit = params.get("limit")
     limit = DEFAULT_LIMIT
     if raw_limit:
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        parsed_limit = parse_id(raw_limit, maximum=MAX_LIMIT)
+        if parsed_limit is None or parsed_limit < 1:
             return invalid("limit", f"limit must be a whole number from 1 to {MAX_LIMIT}")
-        limit = int(raw_limit)
+        limit = parsed_limit
     cursor = params.get("cursor") or None
     why = params.get("why") == "1"
     if ctx.shop_id is None:
@@ -211,14 +212,14 @@ def _safe_cell(value: Any) -> Any:
 
 
 async def get_subscriber(request: Request, ctx: AdminContext) -> Response:
-    raw = request.path_params["customer_id"]
-    if not raw.isdigit() or int(raw) > _MAX_CUSTOMER_ID:
+    customer_id = parse_id(request.path_params["customer_id"])
+    if customer_id is None:
         return invalid("customer_id", "customer_id must be a Shopify customer id (a number)")
     detail = None
     if ctx.shop_id is not None:
-        detail = await subscriber_detail(ctx.session, ctx.shop_id, int(raw))
+        detail = await subscriber_detail(ctx.session, ctx.shop_id, customer_id)
     if detail is None or ctx.shop_id is None:
-        return not_found(f"no subscriber with customer id {raw} in this shop")
+        return not_found(f"no subscriber with customer id {customer_id} in this shop")
     sid = detail.pop("subscriber_id")
     signals = (await risk_signals(ctx.session, ctx.shop_id, [sid], utcnow()))[sid]
     detail["why"] = with_tenure(signals, detail.get("tenure"), detail.get("segment"))

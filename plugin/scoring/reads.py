@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from typing import Any, Literal
 from sqlalchemy import Select, and_, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plugin.bounded import MAX_ID, loads_json
 from plugin.models import Contract, MetricSnapshot, Subscriber, SubscriberScore
 from plugin.scoring.metrics_doc import OverviewDoc
 from plugin.scoring.store import LATEST
@@ -140,16 +142,24 @@ class Cursor:
     def decode(cls, text: str, sort: str, segment: str | None) -> Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            s, g, scored, key, sid = json.loads(raw)
-        except (binascii.Error, ValueError, TypeError) as exc:
+            s, g, scored, key, sid = loads_json(raw)
+        except (binascii.Error, ValueError, TypeError) as exc:  # 4,300+ digits: ValueError
             raise BadCursor("cursor is not valid") from exc
         if s != sort or g != segment:
             raise BadCursor("cursor was made for another sort or segment")
         if not isinstance(scored, bool) or not isinstance(sid, int) or isinstance(sid, bool):
             raise BadCursor("cursor is not valid")
+        if not 0 <= sid <= MAX_ID:
+            raise BadCursor("cursor is not valid")
         if scored and (not isinstance(key, int | float) or isinstance(key, bool)):
             raise BadCursor("cursor is not valid")
-        return cls(sort, segment, scored, float(key) if scored else None, sid)
+        try:
+            number = float(key) if scored else None
+        except OverflowError:  # an integer beyond any float (10**400)
+            raise BadCursor("cursor is not valid") from None
+        if number is not None and not math.isfinite(number):
+            raise BadCursor("cursor is not valid")
+        return cls(sort, segment, scored, number, sid)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 
 from plugin.db.transaction import transaction
+from plugin.metrics import RECOMPUTE_DURATION
 from plugin.models import (
     CancelReasonOption,
     Contract,
@@ -302,7 +303,10 @@ async def recompute_shop_now(
     async with _slots(runtime), shop_lock(runtime, shop_id, wait=wait) as granted:
         if not granted:
             return None
-        return await _recompute(runtime, shop, now or utcnow(), backfill)
+        started = time.perf_counter()
+        outcome = await _recompute(runtime, shop, now or utcnow(), backfill)
+        RECOMPUTE_DURATION.observe(time.perf_counter() - started)
+        return outcome
 
 
 async def _recompute(

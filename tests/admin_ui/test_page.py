@@ -151,20 +151,20 @@ async def test_patch_page_refuses_a_shop_that_is_not_a_shop_domain(
 
 
 @pytest.mark.parametrize(
-    "token",
+    "claims",
+    # Claims, not tokens: a token made at collection would expire (they live a minute) before
+    # this test runs in a long session.
     [
-        pytest.param(session_token(aud="another-app"), id="another app's token"),
-        pytest.param(session_token(dest="https://evil.example.com"), id="dest not a shop"),
-        pytest.param(session_token(sub="gid://shopify/Customer/7"), id="customer token"),
-        pytest.param(
-            session_token(iss="https://other-shop.myshopify.com/admin"), id="iss and dest differ"
-        ),
+        pytest.param({"aud": "another-app"}, id="another app's token"),
+        pytest.param({"dest": "https://evil.example.com"}, id="dest not a shop"),
+        pytest.param({"sub": "gid://shopify/Customer/7"}, id="customer token"),
+        pytest.param({"iss": "https://other-shop.myshopify.com/admin"}, id="iss and dest differ"),
     ],
 )
 async def test_app_home_with_a_bad_token_is_401_and_stores_nothing(
-    page_client: httpx.AsyncClient, page_runtime: Runtime, fake: FakeShopify, token: str
+    page_client: httpx.AsyncClient, page_runtime: Runtime, fake: FakeShopify, claims: dict[str, str]
 ) -> None:
-    response = await page_client.get(app_url(token))
+    response = await page_client.get(app_url(session_token(**claims)))  # type: ignore[arg-type]
 
     assert response.status_code == 401
     assert "<s-page" not in response.text
@@ -290,7 +290,8 @@ async def test_demo_routes_are_off_by_default(client: httpx.AsyncClient) -> None
 
 
 async def test_demo_page_and_token_in_demo_mode(runtime: Runtime) -> None:
-    async with asgi_client(create_app(runtime=runtime, demo_shop=DEMO_SHOP)) as demo:
+    app = create_app(runtime=runtime, demo_shop=DEMO_SHOP)
+    async with asgi_client(app, base_url="http://127.0.0.1:8000") as demo:
         page = await demo.get("/demo")
         assert page.status_code == 200
         assert "set-cookie" not in page.headers
