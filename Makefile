@@ -27,6 +27,7 @@ test: $(STAMP)
 	fi
 	$(PY) -m ruff check .
 	$(PY) -m mypy plugin webhooks workers admin_ui
+	$(PY) -m tests.support.audit
 	$(PY) -m pytest
 
 lint: $(STAMP)

@@ -1,4 +1,4 @@
-"""Session-token authentication of `/api/admin/*` (DESIGN.md §4, §6).
+"""Session-token authentication of `/api/admin/*` (docs/design.md §4, §6).
 
 The embedded page sends `Authorization: Bearer <session token>`: an App Bridge JWT signed
 HS256 with the app secret, `aud` = the API key, issued to a staff member of the shop named by

@@ -10,13 +10,21 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.routing import BaseRoute
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
 
+from admin_ui.openapi import OPERATIONS as ADMIN_OPERATIONS
 from admin_ui.page import demo_routes
 from admin_ui.routes import ROUTES as ADMIN_ROUTES
+from plugin.access_log import AccessLogMiddleware
 from plugin.health import ROUTES as HEALTH_ROUTES
 from plugin.logging_setup import configure_logging
+from plugin.metrics_route import ROUTES as METRICS_ROUTES
 from plugin.middleware import SecurityHeadersMiddleware
+from plugin.openapi import build_document
+from plugin.portal.common import error_body
+from plugin.portal.openapi import OPERATIONS as PORTAL_OPERATIONS
 from plugin.portal.routes import ROUTES as PORTAL_ROUTES
 from plugin.queue import InProcessQueue
 from plugin.runtime import Runtime, build_runtime
@@ -27,8 +35,30 @@ from workers.registry import JOB_SPECS, JOBS
 log = logging.getLogger(__name__)
 
 
+OPENAPI_DOCUMENT = build_document([*ADMIN_OPERATIONS, *PORTAL_OPERATIONS], version="0.1.0")
+
+
+async def not_found(request: Request, _exc: Exception) -> Response:
+    """No route: a JSON error under /api/ (as the APIs' own 404s), plain text elsewhere."""
+    if request.url.path.startswith("/api/"):
+        return JSONResponse(error_body("not_found", "no such route"), status_code=404)
+    return PlainTextResponse("Not Found", status_code=404)
+
+
+async def openapi_json(_request: Request) -> JSONResponse:
+    """The description of the JSON APIs (plugin.openapi); public, like the routes' existence."""
+    return JSONResponse(OPENAPI_DOCUMENT)
+
+
 def all_routes() -> list[BaseRoute]:
-    return [*HEALTH_ROUTES, *WEBHOOK_ROUTES, *ADMIN_ROUTES, *PORTAL_ROUTES]
+    return [
+        *HEALTH_ROUTES,
+        *METRICS_ROUTES,
+        Route("/api/openapi.json", openapi_json, methods=["GET"]),
+        *WEBHOOK_ROUTES,
+        *ADMIN_ROUTES,
+        *PORTAL_ROUTES,
+    ]
 
 
 async def build_app_runtime(settings: Settings, **kwargs: Any) -> Runtime:
@@ -68,6 +98,7 @@ def create_app(
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        middleware=[Middleware(AccessLogMiddleware), Middleware(SecurityHeadersMiddleware)],
         lifespan=lifespan,
+        exception_handlers={404: not_found},
     )

@@ -1,4 +1,5 @@
-"""The `valuehealth` command (DESIGN.md §6): demo, serve, worker, migrate, score, backfill, review.
+"""The `valuehealth` command (docs/design.md §6): demo, serve, worker, migrate, score, backfill,
+review, bill.
 
 Every command reads the one Settings object from the environment; a missing or malformed
 setting prints its message (naming the variable) and exits with status 2, without a traceback.
@@ -16,10 +17,10 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from sqlalchemy import select
 from starlette.types import ASGIApp
@@ -89,6 +90,14 @@ def build_parser() -> argparse.ArgumentParser:
     review.add_argument("--month", required=True, type=_month, metavar="YYYY-MM")
     review.add_argument("--format", choices=("html", "csv", "json"), default="html")
     review.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
+
+    bill = commands.add_parser(
+        "bill", help="charge one shop's billing cycles due on a day now (a rerun charges nothing)"
+    )
+    bill.add_argument("shop", type=_shop, metavar="SHOP")
+    bill.add_argument(
+        "--date", type=_day, metavar="YYYY-MM-DD", help="the shop's day to bill (default: today)"
+    )
     return parser
 
 
@@ -124,8 +133,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     # Without REDIS_URL the app runs the jobs in-process (plugin.queue.InProcessQueue).
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, proxy_headers=True)
+    uvicorn.run(create_app(settings), **server_options(args.host, args.port))
     return EXIT_OK
+
+
+def server_options(host: str, port: int) -> dict[str, Any]:
+    """uvicorn's options for our app. Its access log (full URLs: signed links, id tokens) and
+    its X-Forwarded-For handling (trusts loopback) are off: `plugin.access_log` does both, with
+    route templates and the TRUSTED_PROXIES setting. Logging is ours (JSON lines)."""
+    return {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "proxy_headers": False,
+        "log_config": None,
+        "server_header": False,
+    }
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -177,7 +200,10 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
                 f"demo shop built; `{PROG} demo` without --no-serve serves its admin page at {url}"
             )
             return EXIT_OK
-        print(f"admin page of the demo shop: {url}  (Ctrl+C stops the server)", flush=True)
+        print(
+            f"admin page of the demo shop: {url}  (its Overview; Ctrl+C stops the server)",
+            flush=True,
+        )
         app = create_app(runtime=runtime, demo_shop=config.shop_domain)
         await _serve(app, DEMO_HOST, args.port)
         return EXIT_OK
@@ -188,7 +214,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
 async def _serve(app: ASGIApp, host: str, port: int) -> None:
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
+    server = uvicorn.Server(uvicorn.Config(app, **server_options(host, port)))
     await server.serve()
 
 
@@ -256,30 +282,56 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 def cmd_backfill(args: argparse.Namespace) -> int:
     from plugin.backfill import BackfillError, backfill_shop
-    from plugin.queue import InProcessQueue, TransientError
+    from plugin.queue import InProcessQueue
+
+    async def work(runtime: Runtime, bar: ProgressBar) -> str:
+        try:
+            result = await backfill_shop(runtime, args.shop, progress=bar.update)
+        except BackfillError as exc:
+            raise CommandError(str(exc)) from None
+        if isinstance(runtime.queue, InProcessQueue):
+            # No worker without Redis: run the recompute the import asked for here.
+            await runtime.queue.drain()
+        return result.describe()
+
+    return _shopify_command(work, "run the backfill again later")
+
+
+def cmd_bill(args: argparse.Namespace) -> int:
+    from plugin.billing.run import BillingUnavailable, bill_shop
+
+    async def work(runtime: Runtime, bar: ProgressBar) -> str:
+        try:
+            result = await bill_shop(runtime, args.shop, args.date, progress=bar.update)
+        except BillingUnavailable as exc:
+            raise CommandError(str(exc)) from None
+        return result.describe()
+
+    return _shopify_command(work, "run the same command again (nothing is charged twice)")
+
+
+def _shopify_command(
+    work: Callable[[Runtime, ProgressBar], Awaitable[str]], on_shopify_error: str
+) -> int:
+    """Run a command that talks to Shopify with a progress bar; print its summary."""
+    from plugin.queue import TransientError
     from plugin.shopify.errors import ShopifyError
 
     settings = Settings.from_env()
 
-    async def run() -> int:
+    async def run() -> str:
         runtime = await _runtime(settings)
         bar = ProgressBar()
         try:
-            result = await backfill_shop(runtime, args.shop, progress=bar.update)
-            if isinstance(runtime.queue, InProcessQueue):
-                # No worker without Redis: run the recompute the import asked for here.
-                await runtime.queue.drain()
-        except BackfillError as exc:
-            raise CommandError(str(exc)) from None
+            return await work(runtime, bar)
         except (ShopifyError, TransientError) as exc:
-            raise CommandError(f"Shopify: {exc}; run the backfill again later") from None
+            raise CommandError(f"Shopify: {exc}; {on_shopify_error}") from None
         finally:
             bar.finish()
             await runtime.close()
-        print(result.describe())
-        return EXIT_OK
 
-    return asyncio.run(run())
+    print(asyncio.run(run()))
+    return EXIT_OK
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -401,6 +453,13 @@ def _month(text: str) -> str:
     return text
 
 
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "demo": cmd_demo,
     "serve": cmd_serve,
@@ -409,6 +468,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "score": cmd_score,
     "review": cmd_review,
     "backfill": cmd_backfill,
+    "bill": cmd_bill,
 }
 
 

@@ -39,7 +39,7 @@ async def readyz(request: Request) -> JSONResponse:
     database, queue, backlog = await asyncio.gather(
         _check("database", _ping_database(runtime)),
         _check("redis", _ping_queue(runtime)),
-        _check("backlog", _backlog(runtime)),
+        _check("backlog", inbox_backlog(runtime)),
     )
     ready = database["status"] == "ok" and queue["status"] in {"ok", "not configured"}
     body = {
@@ -74,7 +74,7 @@ async def _ping_queue(runtime: Runtime) -> dict[str, Any]:
     return {"status": "ok"}
 
 
-async def _backlog(runtime: Runtime) -> dict[str, Any]:
+async def inbox_backlog(runtime: Runtime) -> dict[str, Any]:
     # Across shops on purpose: this is the health of one table, served by its partial index.
     inbox = WebhookInbox.__table__
     query = select(func.count(), func.min(inbox.c.received_at)).where(

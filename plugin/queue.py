@@ -8,6 +8,10 @@ Two backends behind one interface:
 
 Nothing else in the project imports Arq except `workers/`.
 
+The request's correlation id (plugin.correlation) travels with the job as Arq's one keyword
+argument, `correlation_id`: an id like the others, naming nothing. The worker binds it while the
+job runs, so a request's log lines and its jobs' share it.
+
 Retry policy is explicit: a job raises `TransientError` for a failure worth retrying (database
 blip, Shopify 5xx or throttling); `run_try` (shared by both backends) turns it into a delayed
 retry with backoff up to `RetryPolicy.max_tries`. Any other exception fails the job for good
@@ -33,7 +37,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from plugin import correlation
 from plugin.batching import Coalescer
+from plugin.metrics import job_finished
 
 log = logging.getLogger(__name__)
 
@@ -76,26 +82,40 @@ async def run_try(
     args: tuple[Any, ...],
     spec: JobSpec,
     attempt: int,
+    *,
+    correlation_id: str | None = None,
+    waited_s: float | None = None,
 ) -> float | None:
     """Run try number `attempt` of a job: None when it is done, or the wait before the next try
     when it failed transiently and tries remain. When tries are used up the TransientError is
-    logged and raised; any other exception is raised as is."""
-    try:
-        await handler(ctx, *args)
-    except TransientError as exc:
-        if attempt >= spec.retry.max_tries:
-            log.error("job %s%r gave up after %d tries: %s", name, args, attempt, exc)
-            raise
-        delay = spec.retry.delay(attempt, exc.retry_after)
-        log.warning(
-            "job %s%r try %d failed transiently (%s); retry in %.1fs",
-            name,
-            args,
-            attempt,
-            exc,
-            delay,
-        )
-        return delay
+    logged and raised; any other exception is raised as is.
+
+    The try runs under the correlation id of the request that queued the job (a new one when
+    none came with it), and is counted and logged once by `job_done`, whichever way it ends:
+    both backends run their tries through here, so neither counts them a second time."""
+    started = time.monotonic()
+    outcome = "failed"
+    with correlation.bound(correlation_id or correlation.new_id()):
+        try:
+            await handler(ctx, *args)
+            outcome = "ok"
+        except TransientError as exc:
+            if attempt >= spec.retry.max_tries:
+                log.error("job %s%r gave up after %d tries: %s", name, args, attempt, exc)
+                raise
+            outcome = "retry"
+            delay = spec.retry.delay(attempt, exc.retry_after)
+            log.warning(
+                "job %s%r try %d failed transiently (%s); retry in %.1fs",
+                name,
+                args,
+                attempt,
+                exc,
+                delay,
+            )
+            return delay
+        finally:
+            job_done(name, outcome, time.monotonic() - started, waited_s)
     return None
 
 
@@ -105,6 +125,19 @@ def dumps(obj: Any) -> bytes:
 
 def loads(data: bytes) -> Any:
     return json.loads(data)
+
+
+def job_done(job: str, outcome: str, duration_s: float, waited_s: float | None) -> None:
+    """Count a job run (plugin.metrics) and log it: one line per run, under the correlation id
+    of the request that queued it, so a webhook's request and its job are found together."""
+    job_finished(job, outcome, duration_s, waited_s)
+    log.info(
+        "job %s %s in %.1f ms",
+        job,
+        outcome,
+        duration_s * 1000,
+        extra={"job": job, "outcome": outcome, "duration_ms": round(duration_s * 1000, 2)},
+    )
 
 
 def check_args(args: tuple[Any, ...]) -> None:
@@ -168,7 +201,7 @@ async def release_key(redis: Any, queue_name: str, job_id: str) -> None:
 # How long an enqueued job may wait to start, past its due time (Arq's default).
 _JOB_EXPIRES_EXTRA_MS = 86_400_000
 
-_Enqueue = tuple[str, tuple[JobArg, ...], str | None, float | None]
+_Enqueue = tuple[str, tuple[JobArg, ...], str | None, float | None, str | None]
 
 
 class ArqQueue:
@@ -206,7 +239,7 @@ class ArqQueue:
         self, job: str, *args: JobArg, key: str | None = None, delay_s: float | None = None
     ) -> bool:
         check_args(args)
-        return await self._batches.submit((job, args, key, delay_s))
+        return await self._batches.submit((job, args, key, delay_s, correlation.current()))
 
     async def _enqueue_batch(
         self, _session: None, items: list[_Enqueue]
@@ -216,12 +249,13 @@ class ArqQueue:
 
         pool = await self._get_pool()
         pipe = pool.pipeline(transaction=False)
-        for job, args, key, delay_s in items:
+        for job, args, key, delay_s, correlation_id in items:
             random_part = uuid.uuid4().hex
             job_id = random_part if key is None else f"{key}{_JOB_ID_SEPARATOR}{random_part}"
             now_ms = int(time.time() * 1000)
             defer_ms = int((delay_s or 0) * 1000)
-            data = serialize_job(job, args, {}, None, now_ms, serializer=dumps)
+            kwargs = {"correlation_id": correlation_id} if correlation_id else {}
+            data = serialize_job(job, args, kwargs, None, now_ms, serializer=dumps)
             pipe.eval(
                 _ENQUEUE_SCRIPT,
                 3,
@@ -262,6 +296,10 @@ class ArqQueue:
             self._pool = None
 
 
+# job, its ids, its de-duplication key, the correlation id, when it was queued (monotonic)
+_Queued = tuple[str, tuple[JobArg, ...], str | None, str | None, float]
+
+
 class InProcessQueue:
     """Runs jobs in this process, one at a time, in the order they were queued.
 
@@ -278,8 +316,8 @@ class InProcessQueue:
         self.handlers: dict[str, JobHandler] = dict(handlers or {})
         self.specs: dict[str, JobSpec] = dict(specs or {})
         self.ctx: dict[str, Any] = ctx if ctx is not None else {}
-        self._now: deque[tuple[str, tuple[JobArg, ...], str | None]] = deque()
-        self._later: deque[tuple[str, tuple[JobArg, ...], str | None]] = deque()
+        self._now: deque[_Queued] = deque()
+        self._later: deque[_Queued] = deque()
         self._keys: set[str] = set()
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -297,7 +335,9 @@ class InProcessQueue:
             if key in self._keys:
                 return False
             self._keys.add(key)
-        (self._later if delay_s else self._now).append((job, args, key))
+        (self._later if delay_s else self._now).append(
+            (job, args, key, correlation.current(), time.monotonic())
+        )
         self._idle.clear()
         self._wake.set()
         return True
@@ -326,22 +366,35 @@ class InProcessQueue:
 
     async def run_pending(self) -> None:
         while self._now or self._later:
-            job, args, key = (self._now or self._later).popleft()
+            job, args, key, correlation_id, queued_at = (self._now or self._later).popleft()
             if key is not None:
                 self._keys.discard(key)
-            await self._run(job, args)
+            # One id for all the tries of a job that came without one.
+            await self._run(job, args, correlation_id or correlation.new_id(), queued_at)
         self._idle.set()
 
-    async def _run(self, job: str, args: tuple[JobArg, ...]) -> None:
+    async def _run(
+        self, job: str, args: tuple[JobArg, ...], correlation_id: str, queued_at: float
+    ) -> None:
         spec = self.specs.get(job, JobSpec(job))
         handler = self.handlers[job]
 
         async def timed(ctx: dict[str, Any], *job_args: Any) -> None:
             await asyncio.wait_for(handler(ctx, *job_args), spec.timeout_s)
 
+        waited_s = time.monotonic() - queued_at
         for attempt in range(1, spec.retry.max_tries + 1):
             try:
-                delay = await run_try(job, timed, self.ctx, args, spec, attempt)
+                delay = await run_try(
+                    job,
+                    timed,
+                    self.ctx,
+                    args,
+                    spec,
+                    attempt,
+                    correlation_id=correlation_id,
+                    waited_s=waited_s,
+                )
             except TransientError as exc:
                 self.failures.append((job, args, exc))
                 return

@@ -1,4 +1,4 @@
-"""The one settings object, read from the environment (DESIGN.md §6).
+"""The one settings object, read from the environment (docs/design.md §6).
 
 A missing or malformed required setting fails at start-up with an error that names it.
 Secrets are held in `Secret` so that neither `repr` nor logging can print them.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,14 @@ from dataclasses import dataclass, field
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./valuehealth.db"
 DEFAULT_API_VERSION = "2026-10"
 DEFAULT_ADMIN_ORIGIN = "https://{shop}"
+# Shopify documents no cap for HTTPS webhook bodies; its staff put large ones "upwards of a
+# megabyte" and its EventBridge channel now carries up to 1,000,000 bytes. 5 MiB is five
+# times that, and still bounds what one request can make the web process hold (docs/design.md).
+DEFAULT_WEBHOOK_MAX_BODY_BYTES = 5 * 1024 * 1024
+MIN_WEBHOOK_MAX_BODY_BYTES = 1_000_000
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class SettingsError(RuntimeError):
@@ -63,6 +72,13 @@ class Settings:
     inbox_retention_days: int = 30
     recompute_debounce_seconds: int = 30
     log_level: str = "INFO"
+    webhook_max_body_bytes: int = DEFAULT_WEBHOOK_MAX_BODY_BYTES
+    # Proxies whose X-Forwarded-For is believed (docs/operations.md); none by default.
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    # `GET /metrics` needs this bearer token; unset, the route answers 404.
+    metrics_token: Secret = field(default_factory=lambda: Secret(""))
+    # The worker's Prometheus endpoint on 127.0.0.1; unset, the worker serves none.
+    metrics_port: int | None = None
 
     @property
     def webhook_secrets(self) -> list[bytes]:
@@ -114,6 +130,16 @@ class Settings:
             admin_origin=admin_origin,
             app_url=app_url,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+            metrics_token=Secret(env.get("METRICS_TOKEN", "").strip()),
+            sweeper_after_seconds=_int_setting(env, "SWEEPER_AFTER_SECONDS", 180, minimum=1),
+            metrics_port=_int_setting(env, "METRICS_PORT", 0, minimum=1) or None,
+            webhook_max_body_bytes=_int_setting(
+                env,
+                "WEBHOOK_MAX_BODY_BYTES",
+                DEFAULT_WEBHOOK_MAX_BODY_BYTES,
+                minimum=MIN_WEBHOOK_MAX_BODY_BYTES,
+            ),
         )
 
 
@@ -122,6 +148,25 @@ def _required(env: Mapping[str, str], name: str) -> str:
     if not value:
         raise SettingsError(f"{name} is required but not set")
     return value
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[IPNetwork, ...]:
+    from plugin.access_log import parse_networks
+
+    try:
+        return parse_networks(env.get(name, ""))
+    except ValueError as exc:
+        raise SettingsError(f"{name} is malformed: {exc}") from None
+
+
+def _int_setting(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18 or int(raw) < minimum:
+        # (a port above 65535 is refused by the bind, naming the port)
+        raise SettingsError(f"{name} is malformed: expected a whole number of at least {minimum}")
+    return int(raw)
 
 
 def _check_fernet_key(key: str) -> None:

@@ -38,6 +38,7 @@ _REGULAR = [
     "app/uninstalled",
     "app/scopes_update",
     "bulk_operations/finish",
+    "customer_payment_methods/update",
 ]
 _COMPLIANCE = ["customers/data_request", "customers/redact", "shop/redact"]
 

@@ -7,10 +7,22 @@ from here, and the in-process queue runs the same handlers with the same specs.
 from arq.cron import CronJob
 
 from plugin.queue import JobHandler, JobSpec
-from workers.jobs import inbox, scoring, surveys
+from workers.jobs import billing, inbox, scoring, surveys, workspace
 
-JOBS: dict[str, JobHandler] = {**inbox.JOBS, **surveys.JOBS, **scoring.JOBS}
-JOB_SPECS: dict[str, JobSpec] = {**inbox.JOB_SPECS, **surveys.JOB_SPECS, **scoring.JOB_SPECS}
+JOBS: dict[str, JobHandler] = {
+    **inbox.JOBS,
+    **surveys.JOBS,
+    **scoring.JOBS,
+    **billing.JOBS,
+    **workspace.JOBS,
+}
+JOB_SPECS: dict[str, JobSpec] = {
+    **inbox.JOB_SPECS,
+    **surveys.JOB_SPECS,
+    **scoring.JOB_SPECS,
+    **billing.JOB_SPECS,
+    **workspace.JOB_SPECS,
+}
 # Periodic jobs: the inbox sweeper and pruner, nightly recompute, survey invitations released
-# and expired, cancel answers finalised.
-CRONS: list[CronJob] = [*inbox.CRONS, *scoring.CRONS, *surveys.CRONS]
+# and expired, cancel answers finalised, hourly billing.
+CRONS: list[CronJob] = [*inbox.CRONS, *scoring.CRONS, *surveys.CRONS, *billing.CRONS]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,6 +32,7 @@ from plugin.logging_setup import configure_logging
 from plugin.queue import JobHandler, JobSpec, dumps, loads, release_key, run_try
 from plugin.runtime import Runtime, build_runtime
 from plugin.settings import Settings, SettingsError
+from workers.metrics_server import start_metrics_server
 from workers.registry import CRONS, JOB_SPECS, JOBS
 
 log = logging.getLogger(__name__)
@@ -52,9 +54,21 @@ def arq_function(name: str, handler: JobHandler, spec: JobSpec, queue_name: str)
     key is accepted from then on), and `run_try` turns TransientError into a delayed Retry, up
     to max_tries."""
 
-    async def run(ctx: dict[str, Any], *args: Any) -> None:
+    async def run(ctx: dict[str, Any], *args: Any, correlation_id: str | None = None) -> None:
         await release_key(ctx["redis"], queue_name, str(ctx.get("job_id") or ""))
-        delay = await run_try(name, handler, ctx, args, spec, int(ctx.get("job_try") or 1))
+        # Arq's score is when the job was due (ms since the epoch): the wait is queueing latency.
+        due_ms = ctx.get("score")
+        waited = time.time() - due_ms / 1000 if isinstance(due_ms, int | float) else None
+        delay = await run_try(
+            name,
+            handler,
+            ctx,
+            args,
+            spec,
+            int(ctx.get("job_try") or 1),
+            correlation_id=correlation_id,
+            waited_s=waited,
+        )
         if delay is not None:
             raise Retry(defer=delay)
 
@@ -95,9 +109,14 @@ def worker_settings(
             await runtime.close()
             raise
         ctx["runtime"] = runtime
+        if settings.metrics_port:
+            ctx["metrics_server"] = await start_metrics_server(settings.metrics_port)
         log.info("worker ready on queue %s with jobs: %s", name, ", ".join(sorted(jobs)))
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        metrics_server = ctx.pop("metrics_server", None)
+        if metrics_server is not None:
+            metrics_server.close()
         runtime: Runtime | None = ctx.pop("runtime", None)
         if runtime is not None:
             await runtime.close()

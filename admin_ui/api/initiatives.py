@@ -10,7 +10,6 @@ The shop is the session token's; another shop's initiative is a 404, like a miss
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from datetime import date
 from typing import Any
@@ -21,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from admin_ui.api.common import not_found, ok
 from admin_ui.auth import AdminContext
+from plugin.bounded import MAX_ID, loads_json
 from plugin.db.transaction import transaction
 from plugin.inbox import ensure_shop
 from plugin.initiatives.catalogue import (
@@ -140,17 +140,14 @@ async def _json_body(request: Request) -> Any:
             raise InitiativeInvalid("body", f"must be at most {MAX_BODY_BYTES} bytes")
         chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
+        return loads_json(b"".join(chunks))
     except ValueError:
         raise InitiativeInvalid("body", "is not valid JSON") from None
 
 
-_MAX_ID = 2**63 - 1
-
-
 def _initiative_id(request: Request) -> int:
     initiative_id = int(request.path_params["initiative_id"])
-    if initiative_id > _MAX_ID:  # no row has it, and the database would refuse the number
+    if initiative_id > MAX_ID:  # no row has it, and the database would refuse the number
         raise InitiativeNotFound(initiative_id)
     return initiative_id
 

@@ -13,19 +13,19 @@ from starlette.responses import JSONResponse, Response
 
 from admin_ui.api.common import invalid, not_found, ok
 from admin_ui.auth import AdminContext
+from plugin.bounded import MAX_ID, parse_id
 from plugin.models import DataExport
 
 PAGE_SIZE = 50
-_MAX_ID = 2**63 - 1
 
 
 async def exports_list(request: Request, ctx: AdminContext) -> Response:
     raw = request.query_params.get("cursor")
     before: int | None = None
     if raw is not None:
-        if not (raw.isascii() and raw.isdigit()) or int(raw) > _MAX_ID:
+        before = parse_id(raw)
+        if before is None:
             return invalid("cursor", "must be the next_cursor of a previous page")
-        before = int(raw)
     if ctx.shop_id is None:
         return ok({"exports": [], "next_cursor": None})
     table = DataExport.__table__
@@ -54,7 +54,7 @@ async def exports_list(request: Request, ctx: AdminContext) -> Response:
 
 async def export_get(request: Request, ctx: AdminContext) -> Response:
     export_id = int(request.path_params["export_id"])
-    if ctx.shop_id is None or export_id > _MAX_ID:
+    if ctx.shop_id is None or export_id > MAX_ID:
         return not_found("no such export")
     table = DataExport.__table__
     row = (

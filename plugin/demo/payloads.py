@@ -1,4 +1,4 @@
-"""Shopify-shaped webhook bodies for the demo (field names as in DESIGN.md §4).
+"""Shopify-shaped webhook bodies for the demo (field names as in docs/design.md §4).
 
 Only what Shopify really sends goes in: contract bodies carry no lines, prices or next billing
 date (those come from GraphQL or a backfill), and a cancel carries no reason.

@@ -2,7 +2,7 @@
 
 A specialty coffee roaster is a typical subscription merchant: a monthly bag, a larger monthly
 box, a bi-monthly plan for lighter drinkers and a fixed-length discovery plan that expires.
-Prices are per delivery, in the contract currency (no FX conversion: DESIGN.md §5).
+Prices are per delivery, in the contract currency (no FX conversion: docs/metrics.md).
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from plugin.billing.dunning import on_attempt_outcome
 from plugin.domain.context import EventContext
 from plugin.domain.errors import ContractNotYetKnown, MalformedPayload
 from plugin.domain.orders import OrderState, link_order, notify_surveys, order_row
@@ -138,6 +139,10 @@ async def handle_billing_attempt(ctx: EventContext) -> str:
     if contract.status in ContractStatus.ENDED:
         # Processed after the contract's end: the end's system reason may depend on it.
         await hooks.on_billing_attempt_of_ended_contract(ctx.session, ctx.shop, contract)
+    # Our own charges: settle the ledger and move dunning on (plugin.billing.dunning).
+    await on_attempt_outcome(
+        ctx.session, ctx.shop, idempotency_key, status, outcome["error_code"], ctx.occurred_at
+    )
     if status == BillingAttemptStatus.SUCCESS and order_id is not None:
         # The renewal's order: create it now if orders/create has not come yet.
         order = await order_row(ctx.session, ctx.shop_id, order_id, ctx.occurred_at)

@@ -20,7 +20,8 @@ _PAYLOAD_TIME_KEYS = ("happened_at", "updated_at", "completed_at", "created_at")
 
 
 def event_time(inbox: WebhookInbox) -> datetime:
-    """When the event happened (DESIGN.md §4): header, else payload timestamps, else receipt."""
+    """When the event happened (docs/design.md §4): header, else payload timestamps, else
+    receipt."""
     if inbox.triggered_at is not None:
         return inbox.triggered_at
     payload = inbox.payload if isinstance(inbox.payload, dict) else {}

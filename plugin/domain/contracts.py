@@ -77,7 +77,7 @@ INTERVALS = frozenset({"day", "week", "month", "year"})
 
 @dataclass(frozen=True)
 class ContractFacts:
-    """What a contract webhook says (DESIGN.md §4 "Contract webhook fields")."""
+    """What a contract webhook says (docs/design.md §4 "Contract webhook fields")."""
 
     contract_id: int
     gid: str

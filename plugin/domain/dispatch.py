@@ -13,6 +13,7 @@ from plugin.domain.context import Handler
 from plugin.domain.contracts import TOPIC_STATUS, handle_contract_event
 from plugin.domain.fulfillments import handle_fulfillment_event
 from plugin.domain.orders import handle_order
+from plugin.domain.payment_methods import handle_payment_method_update
 from plugin.domain.privacy import handle_customer_redact, handle_data_request, handle_shop_redact
 from plugin.domain.shops import handle_app_uninstalled, handle_scopes_update
 from plugin.domain.subscribers import handle_customer_update
@@ -28,6 +29,7 @@ HANDLERS: dict[str, Handler] = {
     "app/uninstalled": handle_app_uninstalled,
     "app/scopes_update": handle_scopes_update,
     "bulk_operations/finish": handle_bulk_operation_finish,
+    "customer_payment_methods/update": handle_payment_method_update,
     "customers/data_request": handle_data_request,
     "customers/redact": handle_customer_redact,
     "shop/redact": handle_shop_redact,

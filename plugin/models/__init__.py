@@ -1,6 +1,7 @@
 """ORM models. Importing this package registers every table on Base.metadata."""
 
 from plugin.models.base import Base
+from plugin.models.billing import BillingCharge, DunningCase, Plan, PlanVersion
 from plugin.models.inbox import InboxStatus, WebhookInbox
 from plugin.models.initiatives import Initiative
 from plugin.models.privacy import DataExport
@@ -26,11 +27,14 @@ from plugin.models.survey import (
     NpsResponse,
     ReasonSource,
 )
+from plugin.models.workspace import BackfillRun
 
 __all__ = [
+    "BackfillRun",
     "Base",
     "BillingAttempt",
     "BillingAttemptStatus",
+    "BillingCharge",
     "BillingCycleEvent",
     "CancelReasonOption",
     "Cancellation",
@@ -39,6 +43,7 @@ __all__ = [
     "ContractStatus",
     "ContractStatusEvent",
     "DataExport",
+    "DunningCase",
     "FulfillmentEvent",
     "InboxStatus",
     "Initiative",
@@ -47,6 +52,8 @@ __all__ = [
     "NpsInvitation",
     "NpsResponse",
     "Order",
+    "Plan",
+    "PlanVersion",
     "ReasonSource",
     "Shop",
     "ShopRecomputeState",

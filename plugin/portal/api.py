@@ -1,7 +1,7 @@
 """JSON API for the customer-account UI extension: `/api/portal/…`.
 
 Authentication: `Authorization: Bearer <session token>` signed by Shopify with the app secret,
-`dest` = the shop, `sub` = the customer's GID (DESIGN.md §4). The shop and customer come from
+`dest` = the shop, `sub` = the customer's GID (docs/design.md §4). The shop and customer come from
 the token only.
 
 CORS: every response, and the `OPTIONS` preflight (204), allow any origin, without

@@ -3,7 +3,6 @@ body, rate limits, status codes for refusals, and the JSON shapes of stored answ
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from datetime import datetime
@@ -15,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from plugin.bounded import loads_json
 from plugin.db.transaction import Tx
 from plugin.models import Cancellation, NpsResponse, Shop, Subscriber
 from plugin.portal.pages import Page
@@ -137,7 +137,7 @@ async def read_answer(request: Request, fields: Iterable[str]) -> tuple[dict[str
         raise BodyError(422, AnswerInvalid("body", "must be UTF-8")) from None
     if media == "application/json":
         try:
-            data = json.loads(text)
+            data = loads_json(text)
         except ValueError:
             raise BodyError(422, AnswerInvalid("body", "is not valid JSON")) from None
         if not isinstance(data, dict):

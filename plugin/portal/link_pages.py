@@ -2,8 +2,11 @@
 
 The token names one invitation, its shop and customer, and when it expires (see
 `plugin.surveys.links`). `GET /s/{token}?score=9` (the one-click links of an email) records
-the score at once and shows the two optional questions; the form then POSTs to the same URL.
-A HEAD request (link preview, some mail scanners) never records anything.
+nothing: mail scanners fetch every link of a message, and would answer the survey. It shows
+the form with that score chosen, and a script (allowed by its hash in the CSP) posts the form
+at once and says the score is saved; without script, a button next to the scale does the same.
+One click for a person, nothing for a scanner that does not run the page. The two optional
+questions follow; the whole form then POSTs to the same URL.
 
 Rate limits here are per client IP (these pages are reached directly, not through Shopify) and
 per customer. Pages are standalone documents: `Referrer-Policy: no-referrer` keeps the token out
@@ -12,6 +15,8 @@ of other sites' logs, and they are not indexed.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -47,16 +52,27 @@ from plugin.surveys.i18n import negotiate, translator
 from plugin.surveys.links import InvalidLink, read_token
 from plugin.surveys.ratelimit import CUSTOMER_LIMIT, IP_LIMIT, retry_after_header
 from plugin.surveys.settings import survey_settings
-from plugin.surveys.validation import single_values
+from plugin.surveys.validation import parse_score, single_values
 
 log = logging.getLogger(__name__)
+
+# Posts the one-click page's form as it stands (the chosen score and any earlier answers),
+# then shows the "saved" status. Constant, so the CSP can allow exactly it by its hash.
+ONE_CLICK_SCRIPT = (
+    "(function(){var f=document.querySelector('form[data-vh-one-click]');"
+    "if(!f||!window.fetch||!window.URLSearchParams)return;"
+    "fetch(f.action,{method:'POST',credentials:'omit',headers:{'Accept':'application/json'},"
+    "body:new URLSearchParams(new FormData(f))}).then(function(r){"
+    "if(r.ok){document.getElementById('vh-recorded').hidden=false;}});})();"
+)
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(ONE_CLICK_SCRIPT.encode()).digest()).decode()
 
 LINK_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Robots-Tag": "noindex, nofollow",
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-        "base-uri 'none'; frame-ancestors 'none'"
+        f"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{_SCRIPT_HASH}'; "
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
 }
 
@@ -163,7 +179,8 @@ def _closed(visit: LinkVisit, error: SurveyError | None = None) -> Response:
 
 
 async def link_page(request: Request) -> Response:
-    """GET /s/{token}[?score=N]: the survey; a score in the link is recorded at once."""
+    """GET /s/{token}[?score=N]: the survey, with the link's score chosen (recorded only when
+    the page posts it)."""
     rt = runtime_of(request)
     try:
         async with transaction(rt.sessionmaker, rt.queue) as tx:
@@ -176,26 +193,24 @@ async def link_page(request: Request) -> Response:
             ):
                 return _closed(visit)
             scores = request.query_params.getlist("score")
-            if not scores or request.method == "HEAD":
+            if not scores:
                 return await _form(tx.session, visit)
             try:
                 values = single_values([("score", s) for s in scores], ["score"])
-                view = await invitation_view(tx.session, visit.invitation, utcnow())
-                # One click changes the score only: what the subscriber wrote before stays.
-                await store_answer(
-                    tx,
-                    rt,
-                    NPS,
-                    shop_id=visit.shop.id,
-                    subscriber=visit.subscriber,
-                    values={**view.answer, **values},
-                    channel=Channel.LINK,
-                    now=utcnow(),
-                    invitation_id=visit.invitation.id,
-                )
+                score = parse_score(values["score"])
             except SurveyError as error:
                 raise Rollback(await _refused(tx.session, visit, error, {})) from error
-            return await _form(tx.session, visit, recorded=True)
+            view = await invitation_view(tx.session, visit.invitation, utcnow())
+            if view.final:
+                return _closed(visit, AnswerLocked())
+            # The score is chosen, what the subscriber wrote before stays in the form.
+            return await _form(
+                tx.session,
+                visit,
+                answer={**view.answer, "score": score},
+                one_click=True,
+                one_click_script=ONE_CLICK_SCRIPT,
+            )
     except Rollback as rollback:
         return rollback.response
 

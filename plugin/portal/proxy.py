@@ -1,6 +1,6 @@
 """App proxy pages: `https://{shop}/apps/{subpath}/…` forwarded by Shopify to `/proxy/…`.
 
-Every request, GET and POST, is verified from its signed query (DESIGN.md §4); the shop and
+Every request, GET and POST, is verified from its signed query (docs/design.md §4); the shop and
 the customer come from that query only, the body is untrusted input. Pages are served as
 Liquid so they render inside the store theme (a shop may turn that off), work without
 JavaScript, and post back to the storefront path (`path_prefix`) so that Shopify signs the POST

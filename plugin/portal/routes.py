@@ -1,4 +1,4 @@
-"""Subscriber-facing routes (DESIGN.md §6 "Portal routes")."""
+"""Subscriber-facing routes (docs/design.md §6 "Portal routes")."""
 
 from collections.abc import Callable
 from typing import Any

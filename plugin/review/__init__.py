@@ -1,4 +1,4 @@
-"""The monthly value review pack (DESIGN.md §1): built from stored snapshots, rendered as
+"""The monthly value review pack (docs/design.md §1): built from stored snapshots, rendered as
 HTML, CSV or JSON.
 
     pack = await build_review(session, shop_id, "2026-10")   # ReviewError, ReviewNotAvailable

@@ -57,8 +57,16 @@ CHURN_SOURCES = (
 def parse_month(text: str) -> date:
     """`YYYY-MM` → the month's first day; ReviewError naming the month otherwise."""
     year, sep, month = text.partition("-")
-    if not (sep and len(year) == 4 and year.isdigit() and len(month) == 2 and month.isdigit()):
+    if not (
+        sep
+        and len(year) == 4
+        and len(month) == 2
+        and (year + month).isascii()
+        and (year + month).isdigit()
+    ):
         raise ReviewError(f"month must be YYYY-MM, got {text!r}")
+    if int(year) < 1:
+        raise ReviewError(f"there is no year {year} in {text!r}")
     if not 1 <= int(month) <= 12:
         raise ReviewError(f"there is no month {month} in {text!r}")
     return date(int(year), int(month), 1)

@@ -1,4 +1,4 @@
-"""The monthly value review pack: what a review meeting reads, as data (DESIGN.md §1).
+"""The monthly value review pack: what a review meeting reads, as data (docs/design.md §1).
 
 Every figure is a `Row`: this month's value, the previous month's, and the test that may call
 the change real. Renderers (plugin.review.render) only format what is here; the "what

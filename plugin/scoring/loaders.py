@@ -1,4 +1,5 @@
-"""Load one shop's history into column arrays with set-based SQL (DESIGN.md §2, §5).
+"""Load one shop's history into column arrays with set-based SQL (docs/design.md §2,
+docs/metrics.md).
 
 Each table is read with one SELECT of the columns the engine needs (SQLAlchemy Core, never
 ORM objects), filtered on the shop and on the cut-off instant, and fetched in chunks straight

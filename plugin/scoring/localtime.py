@@ -1,6 +1,6 @@
 """UTC instants to the shop's local calendar, vectorised.
 
-The engine counts days in the shop's timezone (DESIGN.md §5). Converting millions of event
+The engine counts days in the shop's timezone (docs/metrics.md). Converting millions of event
 times one `datetime` at a time would dominate a recompute, so the timezone's UTC offsets are
 tabulated once for the span the data covers (its transitions found by bisection) and every
 instant is mapped with one `searchsorted`.

@@ -1,6 +1,6 @@
 """The stored shop metrics document: its shape, its builder and its trend metrics (one place).
 
-`MetricSnapshot.metrics` holds exactly the body of `GET /api/admin/overview` (DESIGN.md §6)
+`MetricSnapshot.metrics` holds exactly the body of `GET /api/admin/overview` (docs/design.md §6)
 plus the keys the review pack and the trends need. The admin API, the review pack and the
 `score` command all read these keys through the TypedDicts below, never by ad-hoc strings.
 
@@ -171,7 +171,7 @@ class WindowDoc(TypedDict):
 
 
 class OverviewDoc(TypedDict):
-    """`GET /api/admin/overview` and `MetricSnapshot.metrics` (DESIGN.md §6 and more)."""
+    """`GET /api/admin/overview` and `MetricSnapshot.metrics` (docs/design.md §6 and more)."""
 
     shop: str
     status: str

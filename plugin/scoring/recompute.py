@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 
 from plugin.db.locks import advisory_lock
 from plugin.db.transaction import transaction
+from plugin.metrics import RECOMPUTE_DURATION
 from plugin.models import (
     CancelReasonOption,
     Contract,
@@ -286,7 +287,10 @@ async def recompute_shop_now(
     async with _slots(runtime), shop_lock(runtime, shop_id, wait=wait) as granted:
         if not granted:
             return None
-        return await _recompute(runtime, shop, now or utcnow(), backfill)
+        started = time.perf_counter()
+        outcome = await _recompute(runtime, shop, now or utcnow(), backfill)
+        RECOMPUTE_DURATION.observe(time.perf_counter() - started)
+        return outcome
 
 
 async def _recompute(

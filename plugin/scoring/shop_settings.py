@@ -5,7 +5,7 @@
                           "one_time_price": 28, "shipping_included": 4.95, "perks": 0,
                           "time_saved": 2}]}}
 
-margin: share of the recurring amount that is margin (DESIGN.md §5, default 100 %).
+margin: share of the recurring amount that is margin (docs/metrics.md, default 100 %).
 annual_discount_rate: for DEL/DERL, converted per billing period (default 10 %).
 plans: the merchant's customer value model per plan (benefits in money, per cycle); `plan`
     matches the contract's selling-plan name. Plans without a model have no customer value

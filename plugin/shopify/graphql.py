@@ -5,7 +5,7 @@ Written on httpx rather than `shopify_app.admin_graphql_request_async`: that hel
 sleeps with `asyncio.sleep` on its own, so it can neither honour the cost-based wait nor be
 tested without real waiting.
 
-Retry rules (DESIGN.md §4 "Admin GraphQL"):
+Retry rules (docs/design.md §4 "Admin GraphQL"):
 - HTTP 200 with an error whose `extensions.code` is THROTTLED: wait until the bucket holds the
   requested cost, `(requestedQueryCost - currentlyAvailable) / restoreRate`, plus jitter.
 - 429: honour `Retry-After`. 5xx, network errors, unreadable bodies: exponential backoff.

@@ -71,6 +71,18 @@ FEATURES: tuple[Feature, ...] = (
         "subscriber surveys on the storefront through the app proxy",
         config_table="app_proxy",
     ),
+    _feature("selling_plans", ["write_products"], "our subscription plans as selling plan groups"),
+    _feature(
+        "billing",
+        ["write_own_subscription_contracts"],
+        "billing due cycles, dunning and subscriber self-service on our contracts",
+    ),
+    _feature(
+        "payment_methods",
+        ["read_customer_payment_methods"],
+        "dunning resumes retries once a customer updates a card",
+        topics=["customer_payment_methods/update"],
+    ),
 )
 
 

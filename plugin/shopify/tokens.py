@@ -4,7 +4,7 @@ The token endpoint requests are written here with httpx rather than through `sho
 `token_exchange_async` / `refresh_access_token_async`: both hard-code `https://{shop}` as the
 endpoint, so they ignore SHOPIFY_ADMIN_ORIGIN (which tests and staging point elsewhere), and they
 return expiry times as formatted strings computed from their own clock. The requests follow
-Shopify's documented grants exactly (DESIGN.md §4 "Install and auth").
+Shopify's documented grants exactly (docs/design.md §4 "Install and auth").
 
 Tokens live on the `Shop` row as Fernet ciphertext, access and refresh token side by side, always
 written together. Nothing here logs a token, a refresh token or the client secret.

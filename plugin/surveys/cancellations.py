@@ -68,7 +68,7 @@ SUBSCRIBER = "subscriber"
 async def system_reason(
     session: AsyncSession, shop_id: int, contract: Contract, status: str, occurred_at: datetime
 ) -> str:
-    """Why a contract ended when the subscriber did not tell us (DESIGN.md §4)."""
+    """Why a contract ended when the subscriber did not tell us (docs/design.md §4)."""
     if status == ContractStatus.FAILED:
         return PAYMENT_FAILED
     if status == ContractStatus.EXPIRED:

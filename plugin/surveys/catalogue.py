@@ -7,7 +7,7 @@ version it was given against. Ordering and retiring are not meaning changes and 
 place on the current version.
 
 The default codes and their value drivers come from `plugin.value.reasons.DEFAULT_REASONS`
-(DESIGN.md §6); system reasons (payment_failed, merchant_cancelled, expired, unknown) are never
+(docs/design.md §6); system reasons (payment_failed, merchant_cancelled, expired, unknown) are never
 offered to subscribers.
 """
 

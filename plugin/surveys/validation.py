@@ -1,7 +1,7 @@
 """The one validator of survey answers, used by every channel (app proxy, extension API, signed
 link) and by the services themselves: JSON values and form strings arrive here untrusted.
 
-Rules (DESIGN.md §6): score a whole number 0–10 (required); value for money 1–5 (optional);
+Rules (docs/design.md §6): score a whole number 0–10 (required); value for money 1–5 (optional);
 comment plain text of at most 2,000 characters (stored as given, escaped wherever shown);
 contract id a positive Shopify id; reason a code of the shop's catalogue, checked by the
 service against the current list.

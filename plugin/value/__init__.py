@@ -1,4 +1,4 @@
-"""Valuehealth value engine: pure maths for DESIGN.md §5 (numpy, scipy, scikit-learn only).
+"""Valuehealth value engine: pure maths for docs/metrics.md (numpy, scipy, scikit-learn only).
 
 No I/O and no imports from the rest of the project: arrays and frozen dataclasses in,
 results out. Workers load a shop's columns, call `score_shop`, and store what it returns.

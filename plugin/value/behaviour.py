@@ -1,5 +1,5 @@
 """Behaviour features for churn risk, measured strictly before a cutoff, and churn labels
-measured strictly after it (DESIGN.md §5 "Churn risk": no leakage).
+measured strictly after it (docs/metrics.md "Churn risk": no leakage).
 
 The guard is structural: `features_as_of` only reads rows dated before the cutoff, every
 `RiskFeatures` carries the latest date it read (`observed_until`) and refuses to exist if

@@ -1,4 +1,4 @@
-"""Monthly customer churn by source and billing success rate (DESIGN.md §5)."""
+"""Monthly customer churn by source and billing success rate (docs/metrics.md)."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ class ChurnTable:
 
 
 def monthly_churn(spans: ActivitySpans, months: npt.ArrayLike) -> ChurnTable:
-    """Monthly customer churn (DESIGN.md §5 "Churn (customer, monthly)").
+    """Monthly customer churn (docs/metrics.md "Churn (customer, monthly)").
 
     churn(m) = subscribers who went from ≥1 live contract to none during month m ÷
     subscribers live at m's start. Joiners who churn within their joining month are in
@@ -91,7 +91,7 @@ def billing_success_rate(
 ) -> Ratio:
     """Billing success rate = successful attempts / all attempts in [window_start, window_end).
 
-    DESIGN.md §5. Each attempt counts once with its final outcome; a challenged (3-D Secure)
+    docs/metrics.md. Each attempt counts once with its final outcome; a challenged (3-D Secure)
     attempt that never completed is an attempt that did not succeed.
     """
     when = np.asarray(attempted_on, dtype="datetime64[D]")

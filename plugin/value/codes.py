@@ -10,7 +10,7 @@ from enum import IntEnum
 
 
 class ContractStatus(IntEnum):
-    """Contract status (Shopify's lowercase statuses; DESIGN.md §4)."""
+    """Contract status (Shopify's lowercase statuses; docs/design.md §4)."""
 
     ACTIVE = 0
     PAUSED = 1
@@ -30,7 +30,7 @@ class BillingInterval(IntEnum):
 
 
 class EndSource(IntEnum):
-    """Who ended a contract (DESIGN.md §5 churn split).
+    """Who ended a contract (docs/metrics.md churn split).
 
     VOLUNTARY is the customer, INVOLUNTARY a billing failure, MERCHANT the merchant.
     EXPIRED (max cycles reached) and UNKNOWN are kept apart so the split always sums to
@@ -46,7 +46,7 @@ class EndSource(IntEnum):
 
 
 class ChangeSource(IntEnum):
-    """Who made a contract change (self-serve rate, DESIGN.md §5)."""
+    """Who made a contract change (self-serve rate, docs/metrics.md)."""
 
     UNKNOWN = 0
     SUBSCRIBER = 1

@@ -1,5 +1,5 @@
 """Value-driver dashboards beyond NPS: cadence fit, self-serve rate, delivery time
-(DESIGN.md §5 "Cadence fit rate", "Self-serve rate", "Delivery time").
+(docs/metrics.md "Cadence fit rate", "Self-serve rate", "Delivery time").
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def cadence_fit_rate(
 ) -> Ratio:
     """Share of active subscribers with no cadence signal in the last `window_days` days.
 
-    DESIGN.md §5: a cadence signal is a skip, a delay, a frequency change, or a "too much
+    docs/metrics.md: a cadence signal is a skip, a delay, a frequency change, or a "too much
     product" / "deliveries too often" answer; the caller passes only those events. The
     window is the `window_days` days ending on `as_of`, both ends included.
     """
@@ -40,7 +40,7 @@ def cadence_fit_rate(
 
 
 def self_serve_rate(change_source: npt.ArrayLike) -> Ratio:
-    """Contract changes made by the subscriber / changes whose source is known (DESIGN.md §5)."""
+    """Contract changes made by the subscriber / changes whose source is known (docs/metrics.md)."""
     src = np.asarray(change_source, dtype=np.int8)
     by_subscriber = int((src == ChangeSource.SUBSCRIBER).sum())
     known = by_subscriber + int((src == ChangeSource.MERCHANT).sum())
@@ -48,7 +48,7 @@ def self_serve_rate(change_source: npt.ArrayLike) -> Ratio:
 
 
 def delivery_time(fulfilled_at: npt.ArrayLike, delivered_at: npt.ArrayLike) -> MedianResult:
-    """Median days from fulfillment to the delivered event (DESIGN.md §5).
+    """Median days from fulfillment to the delivered event (docs/metrics.md).
 
     Pairs with a missing timestamp, or a delivery recorded before its fulfillment (clock or
     data error), are left out rather than counted as zero.

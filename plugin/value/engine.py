@@ -1,6 +1,6 @@
 """The engine's single entry point: `score_shop(inputs, as_of, settings) -> ShopResults`.
 
-It computes every DESIGN.md §5 metric for one shop from column arrays and returns shop
+It computes every docs/metrics.md metric for one shop from column arrays and returns shop
 metrics plus per-subscriber arrays, all vectorised (no Python loop over subscribers or
 rows). Workers store the results; the admin API reads what was stored.
 """
@@ -97,7 +97,7 @@ class ShopMetrics:
 
     active_subscribers / paused_subscribers: subscribers with ≥1 active contract / with
         paused contracts only (paused is not churn and carries $0 MRR).
-    mrr, arpu: per currency (DESIGN.md §5); main_currency has the largest MRR.
+    mrr, arpu: per currency (docs/metrics.md); main_currency has the largest MRR.
     churn: the last `churn_months` complete months; monthly_churn_rate is the last of them.
     billing_success, nps, nps_previous, nps_change, value_perception, response_rate,
         cancel_reasons: over the metrics window (the NPS change against the window before).

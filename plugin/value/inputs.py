@@ -73,7 +73,7 @@ class ContractColumns(_Columns):
     status: `ContractStatus` code, current.
     currency: ISO currency code of the contract.
     amount: recurring line amount per billing cycle, excluding tax, shipping and one-off
-        discounts (DESIGN.md §5 MRR).
+        discounts (docs/metrics.md MRR).
     interval / interval_count: billing policy (`BillingInterval` code, count ≥ 1).
     started_on: first day the contract was live.
     ended_on: day it was cancelled, expired or failed (event time); NaT while active or
@@ -244,7 +244,7 @@ class ShopInputs:
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """Shop settings and engine knobs; the defaults follow DESIGN.md §5.
+    """Shop settings and engine knobs; the defaults follow docs/metrics.md.
 
     margin: share of the recurring amount that is margin (default 100 %).
     annual_discount_rate: converted per billing period for DEL/DERL (default 10 %).

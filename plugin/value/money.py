@@ -1,6 +1,6 @@
 """Money helpers: billing intervals in days and per-currency sums (never mixing currencies).
 
-DESIGN.md §5: money is in the contract currency; there is no FX conversion anywhere in the
+docs/metrics.md: money is in the contract currency; there is no FX conversion anywhere in the
 engine, so every money total is a dict currency → amount.
 """
 
@@ -11,7 +11,7 @@ import numpy.typing as npt
 
 from plugin.value.codes import BillingInterval
 
-# DESIGN.md §5 MRR: weeks = 7 days, months = 30.4375 (365.25 / 12), years = 365.25.
+# docs/metrics.md MRR: weeks = 7 days, months = 30.4375 (365.25 / 12), years = 365.25.
 DAYS_PER_MONTH = 30.4375
 INTERVAL_DAYS: dict[int, float] = {
     BillingInterval.DAY: 1.0,

@@ -1,5 +1,5 @@
 """Net Promoter Score with an adjusted-Wald interval, a two-period test, value perception and
-response rate (DESIGN.md §5 "NPS", "Value perception", "Response rate").
+response rate (docs/metrics.md "NPS", "Value perception", "Response rate").
 
 Interval: the adjusted-Wald NPS interval of Rocks (2016), "Interval Estimation for the 'Net
 Promoter Score'", The American Statistician 70(4) (arXiv:1601.07235), in the simplified form
@@ -97,7 +97,7 @@ def nps_from_counts(
     min_answers: int = MIN_ANSWERS,
     confidence: float = 0.95,
 ) -> NpsResult:
-    """NPS with n and adjusted-Wald interval from category counts (DESIGN.md §5)."""
+    """NPS with n and adjusted-Wald interval from category counts (docs/metrics.md)."""
     n = promoters + passives + detractors
     if n < min_answers:
         reason = "no answers" if n == 0 else f"not enough answers ({n} < {min_answers})"
@@ -127,7 +127,7 @@ def nps(
 
 
 def compare_nps(earlier: NpsResult, later: NpsResult, alpha: float = 0.05) -> NpsComparison:
-    """Two-sample adjusted-Wald z test of NPS between two periods (DESIGN.md §5).
+    """Two-sample adjusted-Wald z test of NPS between two periods (docs/metrics.md).
 
     The change is "real" only if p < alpha and both periods have enough answers to show a
     score at all; below that the test still runs but cannot make the change real.
@@ -160,6 +160,6 @@ def value_perception(value_for_money: npt.ArrayLike) -> MeanResult:
 
 
 def response_rate(answered: npt.ArrayLike) -> Ratio:
-    """Response rate = answered / invited, one boolean per invitation (DESIGN.md §5)."""
+    """Response rate = answered / invited, one boolean per invitation (docs/metrics.md)."""
     arr = np.asarray(answered, dtype=bool)
     return Ratio(numerator=int(arr.sum()), denominator=int(arr.size))

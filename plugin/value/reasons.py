@@ -1,5 +1,5 @@
 """Cancel reasons: the default reason codes with their value drivers, the reason mix and the
-capture rate (DESIGN.md §5 "Cancel-reason mix", §6 default reason codes).
+capture rate (docs/metrics.md "Cancel-reason mix", §6 default reason codes).
 
 Reasons are versioned: a code's meaning is never edited in place, so a changed meaning
 gets a new code. Shops may add codes; an unknown customer code maps to the "other" driver.
@@ -35,7 +35,7 @@ class ReasonCode:
     system: bool = False
 
 
-# DESIGN.md §6 default reason codes, each tied to a value driver.
+# docs/design.md §6 default reason codes, each tied to a value driver.
 DEFAULT_REASONS: tuple[ReasonCode, ...] = (
     ReasonCode("too_expensive", "price_value"),
     ReasonCode("too_much_product", "cadence"),
@@ -51,7 +51,7 @@ DEFAULT_REASONS: tuple[ReasonCode, ...] = (
     ReasonCode("other", "other", requires_comment=True),
 )
 
-# Set by the app when a cancellation arrives without a customer answer (DESIGN.md §4).
+# Set by the app when a cancellation arrives without a customer answer (docs/design.md §4).
 SYSTEM_REASONS: tuple[ReasonCode, ...] = (
     ReasonCode("payment_failed", None, system=True),
     ReasonCode("merchant_cancelled", None, system=True),
@@ -70,7 +70,7 @@ VALUE_DRIVERS: tuple[str, ...] = (
     "life_change",
     "other",
 )
-# The "too much / too often" answers that count against cadence fit (DESIGN.md §5).
+# The "too much / too often" answers that count against cadence fit (docs/metrics.md).
 CADENCE_REASON_CODES: frozenset[str] = frozenset(
     r.code for r in DEFAULT_REASONS if r.driver == "cadence"
 )
@@ -131,7 +131,7 @@ class ReasonMix:
 def cancel_reason_mix(
     reason_codes: npt.ArrayLike, reasons: Sequence[ReasonCode] = DEFAULT_REASONS
 ) -> ReasonMix:
-    """Reason mix and capture rate over one window's cancellations (DESIGN.md §5).
+    """Reason mix and capture rate over one window's cancellations (docs/metrics.md).
 
     `reason_codes` has one entry per cancellation: a customer code, a system code, or ""
     (treated as "unknown"). Mix share = count of a customer code / cancellations with a

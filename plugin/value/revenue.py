@@ -1,4 +1,5 @@
-"""MRR, ARPU and revenue at risk, per currency (DESIGN.md §5 "MRR", "ARPU", "revenue at risk")."""
+"""MRR, ARPU and revenue at risk, per currency (docs/metrics.md: "MRR", "ARPU", "revenue at
+risk")."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def contract_mrr(
 ) -> npt.NDArray[np.float64]:
     """Monthly recurring revenue of each contract.
 
-    DESIGN.md §5 MRR: recurring line amount × 30.4375 / billing interval in days, for active
+    docs/metrics.md MRR: recurring line amount × 30.4375 / billing interval in days, for active
     contracts only; a paused contract counts $0 (it is shown separately, not as churn).
     `amount` must already exclude tax, shipping and one-off discounts.
     """
@@ -38,7 +39,7 @@ def mrr_by_currency(
     interval_count: npt.ArrayLike,
     status: npt.ArrayLike,
 ) -> PerCurrency:
-    """Shop MRR per currency: sum of `contract_mrr` over active contracts (DESIGN.md §5).
+    """Shop MRR per currency: sum of `contract_mrr` over active contracts (docs/metrics.md).
 
     A currency whose contracts are all paused is listed with 0, so the merchant sees that
     revenue is paused rather than gone.
@@ -70,7 +71,7 @@ def active_subscribers_by_currency(
 def arpu_by_currency(
     mrr: PerCurrency, active_subscribers: dict[str, int]
 ) -> dict[str, float | None]:
-    """ARPU = MRR / active subscribers (DESIGN.md §5), per currency.
+    """ARPU = MRR / active subscribers (docs/metrics.md), per currency.
 
     The divisor is the subscribers active in that currency so a second currency does not
     dilute the first; None when a currency has no active subscriber.
@@ -88,7 +89,7 @@ def revenue_at_risk(
     subscriber: npt.ArrayLike,
     high_risk_subscriber: npt.ArrayLike,
 ) -> PerCurrency:
-    """MRR of high-risk subscribers, per currency (DESIGN.md §5 "revenue at risk").
+    """MRR of high-risk subscribers, per currency (docs/metrics.md "revenue at risk").
 
     Summed over contracts (not subscribers) so each contract's MRR stays in its own currency.
     """

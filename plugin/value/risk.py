@@ -1,5 +1,5 @@
 """Churn risk: the probability a subscriber cancels before their next renewal
-(DESIGN.md §5 "Churn risk").
+(docs/metrics.md "Churn risk").
 
 Baseline: the sBG churn probability for the subscriber's tenure, 1 − (β + r)/(α + β + r)
 after r renewals (Fader & Hardie 2007). Behaviour then moves it, by one of two methods,
@@ -219,7 +219,7 @@ def churn_risk(
     min_churn_examples: int = MIN_CHURN_EXAMPLES,
     min_auc: float = MIN_HOLDOUT_AUC,
 ) -> RiskResult:
-    """Churn risk for the `current` rows, choosing the method per DESIGN.md §5."""
+    """Churn risk for the `current` rows, choosing the method per docs/metrics.md."""
     if holdout is None or not train:
         report = RiskModelReport(
             RiskMethod.FIXED_MULTIPLIERS, "not enough history for a time-based holdout"

@@ -1,4 +1,4 @@
-"""Shifted-beta-geometric (sBG) retention model, DEL and DERL (DESIGN.md §5 "Retention model").
+"""Shifted-beta-geometric (sBG) retention model, DEL and DERL (docs/metrics.md "Retention model").
 
 Fader & Hardie (2007), "How to Project Customer Retention", Journal of Interactive
 Marketing 21(1): each customer renews with a constant probability 1 − θ per period, θ ~

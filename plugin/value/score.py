@@ -1,4 +1,4 @@
-"""Value score (0–100), value × risk segments (DESIGN.md §5 "Value score", "Segments").
+"""Value score (0–100), value × risk segments (docs/metrics.md "Value score", "Segments").
 
 The score blends three components, each in [0, 1]:
   economic  = percentile rank of expected residual value among scored subscribers of the

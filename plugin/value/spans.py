@@ -1,6 +1,6 @@
 """Activity spans: the stretches of time during which a subscriber had at least one live contract.
 
-Churn (DESIGN.md §5) is a subscriber going from ≥1 active contract to none, so contracts
+Churn (docs/metrics.md) is a subscriber going from ≥1 active contract to none, so contracts
 are first merged per subscriber: overlapping or touching contracts form one span, and a
 span's end is when the last of its contracts ended. A subscriber who left and came back
 later has two spans (and churned once).

@@ -1,5 +1,5 @@
 """Kaplan–Meier retention: a general estimator, monthly cohort curves, retention by order
-number and cohort retention shifts (DESIGN.md §5 "Cohort retention").
+number and cohort retention shifts (docs/metrics.md "Cohort retention").
 
 Kaplan & Meier (1958), "Nonparametric Estimation from Incomplete Observations", JASA 53:
 S(t) = Π_{t_i ≤ t} (1 − d_i / n_i), with n_i the subjects still at risk just before t_i.
@@ -148,7 +148,7 @@ def cohort_retention(
     churned: npt.ArrayLike,
     max_age: int | None = None,
 ) -> CohortRetention:
-    """Kaplan–Meier retention by monthly cohort (DESIGN.md §5 "Cohort retention").
+    """Kaplan–Meier retention by monthly cohort (docs/metrics.md "Cohort retention").
 
     cohort = month of the subscriber's first contract. tenure_months = months (fractional:
     days / 30.4375) from that start to churn (churned) or to today (still active,
@@ -201,7 +201,7 @@ class OrderRetention:
 def retention_by_order(
     orders: npt.ArrayLike, churned: npt.ArrayLike, max_orders: int | None = None
 ) -> OrderRetention:
-    """Kaplan–Meier over order number (DESIGN.md §5: churn after order 1, 2, 3 …).
+    """Kaplan–Meier over order number (docs/metrics.md: churn after order 1, 2, 3 …).
 
     orders: orders placed so far (first order + renewals), ≥ 1.
     churned: the subscriber left after their last order: an event at N = orders.
@@ -238,7 +238,7 @@ class RetentionShift:
 def retention_shift(
     table: CohortRetention, age: int, cohort_index: int | None = None
 ) -> RetentionShift | None:
-    """Cohort retention shift (DESIGN.md §5) at `age` months.
+    """Cohort retention shift (docs/metrics.md) at `age` months.
 
     By default the recent cohort is the latest one already observed at that age. Returns
     None when that cohort or any earlier one lacks data at that age.

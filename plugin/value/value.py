@@ -1,5 +1,5 @@
 """Money value of subscribers: expected residual value, predicted LTV and the customer value
-model (DESIGN.md §5 "Expected residual value", "Value to the customer").
+model (docs/metrics.md "Expected residual value", "Value to the customer").
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy.typing as npt
 def expected_residual_value(
     amount: npt.ArrayLike, margin: float, derl: npt.ArrayLike
 ) -> npt.NDArray[np.float64]:
-    """Expected residual value = recurring amount per cycle × margin × DERL (DESIGN.md §5).
+    """Expected residual value = recurring amount per cycle × margin × DERL (docs/metrics.md).
 
     DERL counts expected discounted future payments, so multiplying by the per-cycle margin
     gives the present value of what the subscriber is still expected to bring.
@@ -27,7 +27,7 @@ def expected_residual_value(
 def predicted_ltv(
     amount: npt.ArrayLike, margin: float, del_value: npt.ArrayLike
 ) -> npt.NDArray[np.float64]:
-    """Predicted LTV of a new subscriber = amount × margin × DEL (DESIGN.md §5)."""
+    """Predicted LTV of a new subscriber = amount × margin × DEL (docs/metrics.md)."""
     if not 0.0 <= margin <= 1.0:
         raise ValueError("margin is a share between 0 and 1")
     return np.asarray(amount, dtype=np.float64) * margin * np.asarray(del_value, dtype=np.float64)
@@ -60,7 +60,7 @@ class PlanValueModel:
 
     @property
     def value_per_cycle(self) -> float:
-        """Value to the customer per cycle = benefits − price (DESIGN.md §1, §5).
+        """Value to the customer per cycle = benefits − price (docs/design.md §1, docs/metrics.md).
 
         Equals saving vs one-time price + shipping included + perks + time saved.
         """

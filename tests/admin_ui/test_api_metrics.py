@@ -42,7 +42,7 @@ async def test_overview_and_retention_read_the_stored_snapshot(
     assert response.status_code == 200
     body = response.json()
     assert body == stored
-    # DESIGN.md §6 names these fields; all present.
+    # docs/design.md §6 names these fields; all present.
     for key in ("shop", "computed_at", "subscribers", "mrr", "churn", "nps"):
         assert key in body
     assert set(body["subscribers"]) >= {"active", "paused"}

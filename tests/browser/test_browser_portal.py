@@ -197,7 +197,9 @@ async def test_answering_from_an_email_link(
     ).replace(lite_runtime.settings.app_url, site.app_url)
     page = await browser.new_page(locale="fr-FR")
     await page.goto(url)
+    # The page posts the link's score itself (a GET alone records nothing), then says so.
     status = page.get_by_role("status")
+    await status.wait_for(state="visible")
     assert "Nous avons enregistré votre note de 10" in await status.inner_text()
     assert await page.get_by_role("radio", name="10", exact=True).is_checked()
     [recorded] = await all_rows(lite_runtime, NpsResponse)

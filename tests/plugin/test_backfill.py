@@ -55,10 +55,12 @@ async def rt(db_url: str, shopify: FakeShopify) -> AsyncIterator[Runtime]:
         await runtime.close()
 
 
-def bulk_objects(shopify: FakeShopify, created_at: dict[int, datetime]) -> list[dict[str, Any]]:
+def bulk_objects(
+    shopify: FakeShopify, created_at: dict[int, datetime], shop: str = SHOP
+) -> list[dict[str, Any]]:
     """The JSONL a contracts bulk query yields, with Shopify's createdAt on each contract."""
     objects: list[dict[str, Any]] = []
-    for fake in shopify.contracts[SHOP].values():
+    for fake in shopify.contracts[shop].values():
         node = fake.node()
         if fake.contract_id in created_at:
             node["createdAt"] = created_at[fake.contract_id].isoformat().replace("+00:00", "Z")

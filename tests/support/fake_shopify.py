@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl
 import httpx
 import jwt
 
+from tests.support.fake_billing import FakeBillingMixin, LostAnswer
 from tests.support.signing import API_KEY, API_SECRET, SHOP
 
 BASE_URL = "http://fake-shopify.test"
@@ -136,7 +137,7 @@ class _BulkOperation:
     status: str = "CREATED"
 
 
-class FakeShopify:
+class FakeShopify(FakeBillingMixin):
     """An `httpx.MockTransport` handler; state lives on the instance (see module docstring)."""
 
     def __init__(
@@ -168,6 +169,7 @@ class FakeShopify:
         self._bulk_failure: str | None = None
         self._bulk_objects: list[dict[str, Any]] | None = None
         self._ids = itertools.count(1)
+        self._init_billing()  # selling plan groups and billing (tests.support.fake_billing)
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -389,10 +391,15 @@ class FakeShopify:
             "SubscriptionContractDetails": self._contract,
             "BulkOperationRunQuery": self._bulk_run,
             "BulkOperationStatus": self._bulk_status,
+            **self.billing_handlers(),
         }
         if name not in handlers:
             return self._answer(errors=[{"message": f"fake Shopify: unknown operation {name!r}"}])
-        return self._answer(data=handlers[name](shop, variables, query))
+        try:
+            data = handlers[name](shop, variables, query)
+        except LostAnswer as exc:
+            raise httpx.ReadError(f"fake network failure: {exc}", request=request) from None
+        return self._answer(data=data)
 
     def _answer(
         self, *, data: dict[str, Any] | None = None, errors: list[dict[str, Any]] | None = None

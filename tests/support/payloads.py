@@ -1,7 +1,7 @@
 """Shopify-shaped webhook events for tests: payload factories with sensible defaults, and helpers
 that store an event through the real inbox (`record_delivery`) and process it with the real job.
 
-Bodies follow DESIGN.md §4. The topics the demo also emits are built by `plugin.demo.payloads`
+Bodies follow docs/design.md §4. The topics the demo also emits are built by `plugin.demo.payloads`
 (one definition of each shape); this module adds defaults and the topics the demo does not send
 (app lifecycle, bulk operations, privacy).
 

@@ -30,6 +30,7 @@ from plugin.models import (
     Contract,
     ContractChange,
     DataExport,
+    DunningCase,
     InboxStatus,
     NpsInvitation,
     Order,
@@ -212,6 +213,13 @@ async def bulk_finished(s: Shopify) -> None:
     assert row.status == InboxStatus.HANDLED
 
 
+async def card_updated(s: Shopify) -> None:
+    # The declined attempt above was not one of our charges: no dunning case waits on the card.
+    [row] = await s.all(WebhookInbox, WebhookInbox.topic == "customer_payment_methods/update")
+    assert row.status == InboxStatus.HANDLED
+    assert await s.all(DunningCase) == []
+
+
 async def cancelled(s: Shopify) -> None:
     c = await contract(s)
     assert (c.status, c.ended_at) == ("cancelled", T0 + 70 * DAY)
@@ -264,6 +272,7 @@ STORY: list[tuple[str, timedelta, Check]] = [
     ("app/scopes_update", 53 * DAY, scopes_updated),
     ("bulk_operations/finish", 54 * DAY, bulk_finished),
     ("subscription_billing_attempts/failure", 65 * DAY, declined),
+    ("customer_payment_methods/update", 66 * DAY, card_updated),
     ("subscription_contracts/cancel", 70 * DAY, cancelled),
     ("subscription_contracts/expire", 71 * DAY, expired),
     ("subscription_contracts/fail", 72 * DAY, failed),

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -70,6 +74,10 @@ async def test_one_click_score_then_the_optional_questions(
     assert "checked><span>9</span>" in page.text
     assert f'action="{url}"' in page.text and "_ft" not in page.text
     assert len(page.content) < 30_000
+    # Opening the link records nothing: the page's script posts the score (see below).
+    assert await count(runtime, NpsResponse) == 0
+    posted = await client.post(url, **one_click_post(9))
+    assert posted.status_code == 201
     [recorded] = await all_rows(runtime, NpsResponse)
     assert (recorded.score, recorded.channel, recorded.value_for_money) == (9, "link", None)
 
@@ -83,10 +91,46 @@ async def test_one_click_score_then_the_optional_questions(
         5,
         "Schnell geliefert",
     )
-    # Clicking another score in the email later changes the score only.
-    await client.get(f"{url}?score=7", headers=HTML)
+    # Clicking another score in the email later changes the score only: the page it opens holds
+    # the answer so far, and its script posts the form as it stands.
+    later = await client.get(f"{url}?score=7", headers=HTML)
+    assert "checked><span>7</span>" in later.text and "Schnell geliefert" in later.text
+    await client.post(url, **one_click_post(7, value_for_money="5", comment="Schnell geliefert"))
     [answer] = await all_rows(runtime, NpsResponse)
     assert (answer.score, answer.value_for_money, answer.comment) == (7, 5, "Schnell geliefert")
+
+
+def one_click_post(score: int, **fields: str) -> dict[str, Any]:
+    """What the one-click page's script sends: the form as it stands, as urlencoded data,
+    asking for JSON."""
+    body = form_body({"invitation_id": "", "score": str(score), **fields})
+    body["headers"] = {**JSON, "Content-Type": "application/x-www-form-urlencoded"}
+    return body
+
+
+async def test_following_a_one_click_link_without_a_browser_records_nothing(
+    lite_client: httpx.AsyncClient, lite_runtime: Runtime
+) -> None:
+    # Mail scanners fetch every link in a message: a GET must not answer the survey for them.
+    w = await world(lite_runtime)
+    inv = await invitation(lite_runtime, w)
+    url = link(lite_runtime, inv, w)
+    for accept in (HTML, JSON, {}):
+        page = await lite_client.get(f"{url}?score=3", headers=accept)
+        assert page.status_code == 200
+    assert await count(lite_runtime, NpsResponse) == 0
+    page = await lite_client.get(f"{url}?score=3", headers=HTML)
+    assert "checked><span>3</span>" in page.text
+    # The page posts the score when a browser runs it: the script is allowed by its hash only...
+    script = re.search(r"<script>(.*?)</script>", page.text, re.S)
+    assert script is not None
+    digest = base64.b64encode(hashlib.sha256(script.group(1).encode()).digest()).decode()
+    csp = page.headers["content-security-policy"]
+    assert f"script-src 'sha256-{digest}'" in csp and "connect-src 'self'" in csp
+    assert "fetch(" in script.group(1) and "data-vh-one-click" in page.text
+    # ...and without script a button saves it.
+    noscript = re.search(r"<noscript>(.*?)</noscript>", page.text, re.S)
+    assert noscript is not None and '<button type="submit"' in noscript.group(1)
 
 
 async def test_a_head_request_records_nothing(
@@ -159,7 +203,7 @@ async def test_closed_and_final_surveys(
 
     inv = await invitation(lite_runtime, w)
     url = link(lite_runtime, inv, w)
-    assert (await lite_client.get(f"{url}?score=8", headers=HTML)).status_code == 200
+    assert (await lite_client.post(url, **one_click_post(8))).status_code == 201
     async with transaction(lite_runtime.sessionmaker, None) as tx:
         [response] = await all_rows(lite_runtime, NpsResponse)
         stored = await tx.session.get(NpsResponse, response.id)

@@ -1,4 +1,4 @@
-"""Activity spans, monthly customer churn by source, billing success rate (DESIGN.md §5)."""
+"""Activity spans, monthly customer churn by source, billing success rate (docs/metrics.md)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Cadence fit rate, self-serve rate, delivery time (DESIGN.md §5)."""
+"""Cadence fit rate, self-serve rate, delivery time (docs/metrics.md)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,5 @@
-"""Cancel-reason mix, capture rate and the reason → value driver mapping (DESIGN.md §5, §6)."""
+"""Cancel-reason mix, capture rate and the reason → value driver mapping (docs/metrics.md,
+docs/design.md §6)."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""MRR, ARPU, revenue at risk (DESIGN.md §5 "MRR", "ARPU", "revenue at risk")."""
+"""MRR, ARPU, revenue at risk (docs/metrics.md "MRR", "ARPU", "revenue at risk")."""
 
 import numpy as np
 import pytest

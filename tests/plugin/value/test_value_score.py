@@ -1,4 +1,4 @@
-"""Value score, segments, high risk (DESIGN.md §5 "Value score", "Segments")."""
+"""Value score, segments, high risk (docs/metrics.md "Value score", "Segments")."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Expected residual value, predicted LTV, customer value model (DESIGN.md §5)."""
+"""Expected residual value, predicted LTV, customer value model (docs/metrics.md)."""
 
 import numpy as np
 import pytest

@@ -2,7 +2,7 @@
 attempts found by their order.
 
 Revision ID: 0011_throughput
-Revises: 0010_conformance (the lead re-chains revisions at merge)
+Revises: 0015_billing
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import plugin.models.base
 
 revision = "0011_throughput"
-down_revision = "0010_conformance"
+down_revision = "0015_billing"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Our own subscriptions: plans sold through Shopify, billing on schedule, dunning."""
