@@ -23,6 +23,8 @@ from admin_ui.api.common import not_found, ok
 from admin_ui.auth import AdminContext
 from plugin.db.transaction import transaction
 from plugin.inbox import ensure_shop
+from plugin.initiatives.audience import FIELDS as AUDIENCE_FIELDS
+from plugin.initiatives.audience import NPS_CATEGORIES, SEGMENTS
 from plugin.initiatives.catalogue import (
     DEFAULT_WINDOW_DAYS,
     DIRECTIONS,
@@ -33,7 +35,8 @@ from plugin.initiatives.catalogue import (
     TRANSITIONS,
 )
 from plugin.initiatives.effect import Effect, initiative_effect
-from plugin.initiatives.metrics import TARGET_METRICS
+from plugin.initiatives.holdout import HoldoutEffect, get_audience, holdout_effect
+from plugin.initiatives.metrics import MEMBER_METRICS, TARGET_METRICS
 from plugin.initiatives.service import (
     InitiativeNotFound,
     create_initiative,
@@ -41,9 +44,11 @@ from plugin.initiatives.service import (
     list_initiatives,
     update_initiative,
 )
+from plugin.initiatives.uplift import DEFAULT_HOLDOUT_SHARE, MAX_HOLDOUT_SHARE, MIN_HOLDOUT_SHARE
 from plugin.initiatives.validation import InitiativeInvalid
 from plugin.models import Shop
 from plugin.models.base import utcnow
+from plugin.models.initiative_members import InitiativeAudience
 from plugin.models.initiatives import Initiative
 from plugin.portal.common import error_body
 from plugin.scoring.localtime import local_today, shop_zone
@@ -66,6 +71,20 @@ def choices() -> dict[str, Any]:
             }
             for m in TARGET_METRICS.values()
         ],
+        "member_metrics": [
+            {"key": m.key, "label": m.label, "unit": m.unit, "better": m.better, "tested": True}
+            for m in MEMBER_METRICS.values()
+        ],
+        "audience": {
+            "fields": list(AUDIENCE_FIELDS),
+            "segments": sorted(SEGMENTS),
+            "nps_categories": list(NPS_CATEGORIES),
+        },
+        "holdout_share": {
+            "default": DEFAULT_HOLDOUT_SHARE,
+            "min": MIN_HOLDOUT_SHARE,
+            "max": MAX_HOLDOUT_SHARE,
+        },
         "window_days": {
             "default": DEFAULT_WINDOW_DAYS,
             "min": MIN_WINDOW_DAYS,
@@ -78,24 +97,62 @@ def _iso(value: date | None) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def effect_json(effect: Effect) -> dict[str, Any]:
+# Said with every before/after effect: it compares two periods, not two groups.
+SEASON_CAVEAT = (
+    "Shop-wide before/after: the days after the start are compared with the days before, "
+    "so a season, a price change or anything else that happened meanwhile counts as the "
+    "initiative's effect. Target a segment to measure against a random holdout instead."
+)
+
+
+def effect_json(effect: Effect | HoldoutEffect) -> dict[str, Any]:
+    if isinstance(effect, HoldoutEffect):
+        doc = asdict(effect)
+        doc["period"] = None if effect.period is None else [d.isoformat() for d in effect.period]
+        doc["verdict"] = effect.judgement.verdict
+        doc["reason"] = effect.judgement.reason
+        doc["as_expected"] = effect.judgement.as_expected
+        del doc["judgement"]
+        return doc
     doc = asdict(effect)
     for key in ("before_period", "after_period"):
         span = doc[key]
         doc[key] = None if span is None else [d.isoformat() for d in span]
+    doc["caveat"] = SEASON_CAVEAT
     return doc
 
 
-def initiative_json(initiative: Initiative, effect: Effect) -> dict[str, Any]:
+def audience_json(audience: InitiativeAudience | None) -> dict[str, Any] | None:
+    if audience is None:
+        return None
+    return {
+        "filter": audience.filter,
+        "holdout_share": audience.holdout_share,
+        "members": audience.members,
+        "drawn_at": None if audience.drawn_at is None else audience.drawn_at.isoformat(),
+        "seed": audience.seed,
+    }
+
+
+def initiative_json(
+    initiative: Initiative,
+    effect: Effect | HoldoutEffect,
+    audience: InitiativeAudience | None = None,
+) -> dict[str, Any]:
     metric = TARGET_METRICS.get(initiative.target_metric)
+    member = MEMBER_METRICS.get(initiative.target_metric)
+    label = metric.label if metric else member.label if member else initiative.target_metric
+    unit = metric.unit if metric else member.unit if member else None
     return {
         "id": initiative.id,
         "title": initiative.title,
         "hypothesis": initiative.hypothesis,
         "driver": initiative.driver,
         "target_metric": initiative.target_metric,
-        "target_label": metric.label if metric else initiative.target_metric,
-        "unit": metric.unit if metric else None,
+        "target_label": label,
+        "unit": unit,
+        "design": "holdout" if audience is not None else "before_after",
+        "audience": audience_json(audience),
         "expected_direction": initiative.expected_direction,
         "expected_change": initiative.expected_change,
         "owner": initiative.owner,
@@ -119,7 +176,12 @@ async def _today(session: AsyncSession, shop_id: int) -> date:
 async def _with_effect(
     session: AsyncSession, shop_id: int, initiative: Initiative, today: date
 ) -> dict[str, Any]:
-    return initiative_json(initiative, await initiative_effect(session, shop_id, initiative, today))
+    audience = await get_audience(session, shop_id, initiative.id)
+    if audience is not None:
+        effect: Effect | HoldoutEffect = await holdout_effect(session, initiative, audience, today)
+    else:
+        effect = await initiative_effect(session, shop_id, initiative, today)
+    return initiative_json(initiative, effect, audience)
 
 
 def _invalid(error: InitiativeInvalid) -> JSONResponse:

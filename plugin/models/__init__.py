@@ -2,6 +2,7 @@
 
 from plugin.models.base import Base
 from plugin.models.inbox import InboxStatus, WebhookInbox
+from plugin.models.initiative_members import InitiativeAudience, InitiativeMember
 from plugin.models.initiatives import Initiative
 from plugin.models.privacy import DataExport
 from plugin.models.scores import MetricSnapshot, ShopRecomputeState, SubscriberScore
@@ -42,6 +43,8 @@ __all__ = [
     "FulfillmentEvent",
     "InboxStatus",
     "Initiative",
+    "InitiativeAudience",
+    "InitiativeMember",
     "InvitationStatus",
     "MetricSnapshot",
     "NpsInvitation",

@@ -1,0 +1,105 @@
+"""act on value
+
+Revision ID: 0013_act_on_value
+Revises: 0001
+Create Date: 2026-12-07 09:17:28.857070
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+import plugin.models.base
+
+revision: str = "0013_act_on_value"
+down_revision: str | None = "0001"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "initiative_audiences",
+        sa.Column(
+            "initiative_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("shop_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "filter",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("holdout_share", sa.Float(), nullable=False),
+        sa.Column("seed", sa.BigInteger(), nullable=True),
+        sa.Column("drawn_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("members", sa.Integer(), nullable=False),
+        sa.Column("created_at", plugin.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["initiative_id"],
+            ["initiatives.id"],
+            name=op.f("fk_initiative_audiences_initiative_id_initiatives"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["shop_id"],
+            ["shops.id"],
+            name=op.f("fk_initiative_audiences_shop_id_shops"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("initiative_id", name=op.f("pk_initiative_audiences")),
+    )
+    with op.batch_alter_table("initiative_audiences", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_initiative_audiences_shop_id"), ["shop_id"], unique=False
+        )
+
+    op.create_table(
+        "initiative_members",
+        sa.Column(
+            "initiative_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "subscriber_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("shop_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("arm", sa.String(length=16), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["initiative_id"],
+            ["initiatives.id"],
+            name=op.f("fk_initiative_members_initiative_id_initiatives"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["shop_id"],
+            ["shops.id"],
+            name=op.f("fk_initiative_members_shop_id_shops"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["subscriber_id"],
+            ["subscribers.id"],
+            name=op.f("fk_initiative_members_subscriber_id_subscribers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint(
+            "initiative_id", "subscriber_id", name=op.f("pk_initiative_members")
+        ),
+    )
+    with op.batch_alter_table("initiative_members", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_initiative_members_shop_subscriber", ["shop_id", "subscriber_id"], unique=False
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("initiative_members", schema=None) as batch_op:
+        batch_op.drop_index("ix_initiative_members_shop_subscriber")
+
+    op.drop_table("initiative_members")
+    with op.batch_alter_table("initiative_audiences", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_initiative_audiences_shop_id"))
+
+    op.drop_table("initiative_audiences")
