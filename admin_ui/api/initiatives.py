@@ -35,7 +35,12 @@ from plugin.initiatives.catalogue import (
     TRANSITIONS,
 )
 from plugin.initiatives.effect import Effect, initiative_effect
-from plugin.initiatives.holdout import HoldoutEffect, get_audience, holdout_effect
+from plugin.initiatives.holdout import (
+    HoldoutEffect,
+    announce_status_change,
+    get_audience,
+    holdout_effect,
+)
 from plugin.initiatives.metrics import MEMBER_METRICS, TARGET_METRICS
 from plugin.initiatives.service import (
     InitiativeNotFound,
@@ -258,9 +263,10 @@ async def initiative_update(request: Request, ctx: AdminContext) -> Response:
         data = await _json_body(request)
         async with transaction(ctx.runtime.sessionmaker, ctx.runtime.queue) as tx:
             today = await _today(tx.session, shop_id)
-            initiative = await update_initiative(
-                tx.session, shop_id, _initiative_id(request), data, today
-            )
+            initiative_id = _initiative_id(request)
+            previous = (await get_initiative(tx.session, shop_id, initiative_id)).status
+            initiative = await update_initiative(tx.session, shop_id, initiative_id, data, today)
+            await announce_status_change(tx, initiative, previous)
             body = await _with_effect(tx.session, shop_id, initiative, today)
     except InitiativeInvalid as exc:
         return _invalid(exc)

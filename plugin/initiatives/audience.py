@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.models import Contract, ContractStatus, SubscriberScore
 from plugin.value.codes import SEGMENT_NAMES
-from plugin.value.nps import DETRACTOR_MAX, PROMOTER_MIN
+from plugin.value.nps import category as nps_category
 
 SEGMENTS = frozenset(SEGMENT_NAMES.values())
 NPS_CATEGORIES = ("promoter", "passive", "detractor", "none")
@@ -47,14 +47,6 @@ class Candidate:
     cohort: str | None
     plans: frozenset[str]
     cadences: frozenset[str]
-
-
-def nps_category(score: int | None) -> str:
-    if score is None:
-        return "none"
-    if score >= PROMOTER_MIN:
-        return "promoter"
-    return "detractor" if score <= DETRACTOR_MAX else "passive"
 
 
 def matches(audience: Mapping[str, str], who: Candidate) -> bool:

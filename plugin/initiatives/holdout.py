@@ -18,7 +18,10 @@ import numpy as np
 from sqlalchemy import case, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plugin.db.transaction import Tx
+from plugin.flow.events import initiative_changed
 from plugin.initiatives.audience import candidates, matches
+from plugin.initiatives.catalogue import DONE, DROPPED, RUNNING
 from plugin.initiatives.metrics import MEMBER_METRICS
 from plugin.initiatives.uplift import (
     Judgement,
@@ -39,6 +42,7 @@ from plugin.models import (
     ContractStatus,
     NpsResponse,
     Shop,
+    Subscriber,
     SubscriberScore,
 )
 from plugin.models.initiative_members import (
@@ -119,6 +123,43 @@ async def draw_members(
     audience.drawn_at = now
     audience.members = len(rows)
     return len(rows)
+
+
+def treatment_marker(initiative_id: int) -> str:
+    """What marks an initiative's treatment group in Shopify (customer metafield list entry,
+    optional tag, Flow trigger field), so the merchant's email or offer reaches only them."""
+    return f"vh-initiative-{initiative_id}"
+
+
+async def announce_status_change(tx: Tx, initiative: Initiative, previous_status: str) -> int:
+    """Fire "initiative started" (or "ended") for each treatment member when a targeted
+    initiative starts (or stops running); returns how many firings were recorded."""
+    started = initiative.status == RUNNING and previous_status != RUNNING
+    ended = previous_status == RUNNING and initiative.status in (DONE, DROPPED)
+    if not (started or ended):
+        return 0
+    rows = await tx.session.execute(
+        select(InitiativeMember.subscriber_id, Subscriber.customer_id)
+        .join(Subscriber, Subscriber.id == InitiativeMember.subscriber_id)
+        .where(
+            InitiativeMember.shop_id == initiative.shop_id,
+            InitiativeMember.initiative_id == initiative.id,
+            InitiativeMember.arm == TREATMENT,
+            Subscriber.shop_id == initiative.shop_id,
+        )
+    )
+    treatment = {sid: customer_id for sid, customer_id in rows}
+    if not treatment:
+        return 0
+    return await initiative_changed(
+        tx,
+        shop_id=initiative.shop_id,
+        initiative_id=initiative.id,
+        title=initiative.title,
+        started=started,
+        treatment=treatment,
+        marker=treatment_marker(initiative.id),
+    )
 
 
 async def member_arms(session: AsyncSession, shop_id: int, initiative_id: int) -> dict[int, str]:

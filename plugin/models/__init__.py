@@ -1,6 +1,7 @@
 """ORM models. Importing this package registers every table on Base.metadata."""
 
 from plugin.models.base import Base
+from plugin.models.flow import FlowTriggerEvent, FlowTriggerStatus
 from plugin.models.inbox import InboxStatus, WebhookInbox
 from plugin.models.initiative_members import InitiativeAudience, InitiativeMember
 from plugin.models.initiatives import Initiative
@@ -40,6 +41,8 @@ __all__ = [
     "ContractStatus",
     "ContractStatusEvent",
     "DataExport",
+    "FlowTriggerEvent",
+    "FlowTriggerStatus",
     "FulfillmentEvent",
     "InboxStatus",
     "Initiative",

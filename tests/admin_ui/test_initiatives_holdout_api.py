@@ -6,12 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from sqlalchemy import select
 
+from plugin.models import FlowTriggerEvent
 from plugin.runtime import Runtime
 from tests.admin_ui.test_initiatives_api import BODY, auth
 from tests.plugin.initiatives.test_holdout import TARGETED, seed_shop
 
 SHOP = "initiatives-api.myshopify.com"
+
+
+async def firings(runtime: Runtime, handle: str) -> list[dict[str, Any]]:
+    async with runtime.sessionmaker() as session:
+        rows = await session.scalars(
+            select(FlowTriggerEvent.payload).where(FlowTriggerEvent.handle == handle)
+        )
+        return list(rows)
 
 
 async def test_a_targeted_initiative_shows_its_groups_and_effect(
@@ -42,6 +52,15 @@ async def test_a_targeted_initiative_shows_its_groups_and_effect(
         headers=auth(),
     )
     assert refused.status_code == 422 and refused.json()["error"]["field"] == "audience"
+
+    started_firings = await firings(runtime, "initiative-started")
+    assert len(started_firings) == 32  # the treatment group only
+    assert started_firings[0]["Treatment marker"] == f"vh-initiative-{body['id']}"
+    done = await client.patch(
+        f"/api/admin/initiatives/{body['id']}", json={"status": "done"}, headers=auth()
+    )
+    assert done.status_code == 200
+    assert len(await firings(runtime, "initiative-ended")) == 32
 
     listing = (await client.get("/api/admin/initiatives", headers=auth())).json()
     keys = {m["key"] for m in listing["choices"]["member_metrics"]}

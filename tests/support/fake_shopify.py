@@ -47,6 +47,16 @@ BUCKET_SIZE = 2000.0
 RESTORE_RATE = 100.0
 QUERY_COST = 12
 
+FLOW_HANDLES = (
+    "nps-survey-ready",
+    "value-segment-entered",
+    "nps-answered",
+    "cancel-reason-given",
+    "initiative-started",
+    "initiative-ended",
+)
+FLOW_PAYLOAD_LIMIT = 50_000
+
 FaultTarget = Literal["graphql", "token"]
 _OPERATION = re.compile(r"^\s*(query|mutation)\s+(\w+)")
 
@@ -168,6 +178,9 @@ class FakeShopify:
         self._bulk_failure: str | None = None
         self._bulk_objects: list[dict[str, Any]] | None = None
         self._ids = itertools.count(1)
+        # Flow: trigger handles deployed for the app, and every accepted firing.
+        self.flow_handles: set[str] = set(FLOW_HANDLES)
+        self.flow_triggers: list[tuple[str, str, dict[str, Any]]] = []  # (shop, handle, payload)
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -389,6 +402,7 @@ class FakeShopify:
             "SubscriptionContractDetails": self._contract,
             "BulkOperationRunQuery": self._bulk_run,
             "BulkOperationStatus": self._bulk_status,
+            "FlowTriggerReceive": self._flow_trigger,
         }
         if name not in handlers:
             return self._answer(errors=[{"message": f"fake Shopify: unknown operation {name!r}"}])
@@ -508,6 +522,20 @@ class FakeShopify:
                 yield (line + "\n").encode()
 
         return httpx.Response(200, headers={"Content-Type": "application/jsonl"}, content=chunks())
+
+    def _flow_trigger(self, shop: str, variables: dict[str, Any], _query: str) -> dict[str, Any]:
+        """Like Shopify: an unknown handle or a payload over 50 KB is a user error."""
+        handle, payload = variables.get("handle"), variables.get("payload")
+        errors = []
+        if handle not in self.flow_handles:
+            errors.append({"field": ["handle"], "message": f"Invalid handle '{handle}'"})
+        elif not isinstance(payload, dict):
+            errors.append({"field": ["payload"], "message": "Payload must be a JSON object"})
+        elif len(json.dumps(payload)) > FLOW_PAYLOAD_LIMIT:
+            errors.append({"field": ["payload"], "message": "Payload exceeds 50 KB"})
+        else:
+            self.flow_triggers.append((shop, str(handle), payload))
+        return {"flowTriggerReceive": {"userErrors": errors}}
 
 
 def _oauth_error(status: int, error: str) -> httpx.Response:

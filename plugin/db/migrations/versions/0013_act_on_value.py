@@ -2,7 +2,7 @@
 
 Revision ID: 0013_act_on_value
 Revises: 0001
-Create Date: 2026-12-07 09:17:28.857070
+Create Date: 2026-12-07 09:22:01.629064
 """
 
 from collections.abc import Sequence
@@ -20,6 +20,43 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "flow_trigger_events",
+        sa.Column("shop_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("handle", sa.String(length=64), nullable=False),
+        sa.Column("key", sa.String(length=128), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("created_at", plugin.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["shop_id"],
+            ["shops.id"],
+            name=op.f("fk_flow_trigger_events_shop_id_shops"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_flow_trigger_events")),
+        sa.UniqueConstraint(
+            "shop_id", "handle", "key", name=op.f("uq_flow_trigger_events_shop_id_handle_key")
+        ),
+    )
+    with op.batch_alter_table("flow_trigger_events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_flow_trigger_events_status", ["status", "created_at"], unique=False
+        )
+
     op.create_table(
         "initiative_audiences",
         sa.Column(
@@ -103,3 +140,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_initiative_audiences_shop_id"))
 
     op.drop_table("initiative_audiences")
+    with op.batch_alter_table("flow_trigger_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_flow_trigger_events_status")
+
+    op.drop_table("flow_trigger_events")
