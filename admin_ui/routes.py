@@ -6,6 +6,7 @@ One flat list: add a page or an endpoint by adding its Route here.
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from admin_ui.api.customer_data import customer_data_get, customer_data_update
 from admin_ui.api.initiatives import (
     initiative_create,
     initiative_get,
@@ -46,6 +47,9 @@ ROUTES: list[BaseRoute] = [
         admin_endpoint(initiative_update),
         methods=["PATCH"],
     ),
+    # Value data on Shopify customers: metafields, tags, scopes (plugin.customer_data)
+    Route("/api/admin/customer-data", admin_endpoint(customer_data_get), methods=["GET"]),
+    Route("/api/admin/customer-data", admin_endpoint(customer_data_update), methods=["PATCH"]),
     # Customer data exports made for customers/data_request (plugin.domain.privacy)
     Route("/api/admin/privacy/exports", admin_endpoint(exports_list), methods=["GET"]),
     Route(

@@ -5,6 +5,7 @@ from arq.cron import CronJob
 from plugin.queue import JobHandler, JobSpec, RetryPolicy
 from plugin.topics import PROCESS_EVENT
 from workers import cron
+from workers.jobs import customer_data as customer_data_jobs
 from workers.jobs import flow as flow_jobs
 from workers.jobs import scoring, surveys
 from workers.jobs.events import process_event
@@ -15,6 +16,7 @@ JOBS: dict[str, JobHandler] = {
     **surveys.JOBS,
     **scoring.JOBS,
     **flow_jobs.JOBS,
+    **customer_data_jobs.JOBS,
 }
 JOB_SPECS: dict[str, JobSpec] = {
     **cron.CRON_SPECS,
@@ -29,6 +31,7 @@ JOB_SPECS: dict[str, JobSpec] = {
     **surveys.JOB_SPECS,
     **scoring.JOB_SPECS,
     **flow_jobs.JOB_SPECS,
+    **customer_data_jobs.JOB_SPECS,
 }
 # Periodic jobs of the areas (the inbox upkeep crons are scheduled by workers.worker itself).
 CRONS: list[CronJob] = [*scoring.CRONS, *surveys.CRONS, *flow_jobs.CRONS]

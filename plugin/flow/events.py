@@ -23,18 +23,7 @@ from plugin.flow.catalogue import (
 )
 from plugin.flow.outbox import record_trigger
 from plugin.value.nps import category as nps_category
-from plugin.value.score import SegmentThresholds
-
-_CUTS = SegmentThresholds()
-
-
-def risk_band(churn_risk: float | None) -> str:
-    """high / medium / low at the segment grid's cuts (plugin.value.score), or unknown."""
-    if churn_risk is None:
-        return "unknown"
-    if churn_risk >= _CUTS.high_risk:
-        return "high"
-    return "medium" if churn_risk >= _CUTS.low_risk else "low"
+from plugin.value.score import risk_band
 
 
 def _text(value: Any) -> str:

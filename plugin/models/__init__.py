@@ -1,6 +1,11 @@
 """ORM models. Importing this package registers every table on Base.metadata."""
 
 from plugin.models.base import Base
+from plugin.models.customer_data import (
+    CustomerDataShop,
+    CustomerSyncRun,
+    CustomerValueState,
+)
 from plugin.models.flow import FlowTriggerEvent, FlowTriggerStatus
 from plugin.models.inbox import InboxStatus, WebhookInbox
 from plugin.models.initiative_members import InitiativeAudience, InitiativeMember
@@ -40,6 +45,9 @@ __all__ = [
     "ContractChange",
     "ContractStatus",
     "ContractStatusEvent",
+    "CustomerDataShop",
+    "CustomerSyncRun",
+    "CustomerValueState",
     "DataExport",
     "FlowTriggerEvent",
     "FlowTriggerStatus",

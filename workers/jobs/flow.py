@@ -22,7 +22,7 @@ from plugin.flow.outbox import (
     stale_pending,
 )
 from plugin.models.base import utcnow
-from plugin.queue import JobSpec, RetryPolicy
+from plugin.queue import JobHandler, JobSpec, RetryPolicy
 from plugin.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,7 @@ async def sweep_flow_triggers(ctx: dict[str, Any]) -> int:
     return len(ids)
 
 
-JOBS = {FIRE_FLOW_TRIGGER: fire_flow_trigger, SWEEP_FLOW_TRIGGERS: sweep_flow_triggers}
+JOBS: dict[str, JobHandler] = {FIRE_FLOW_TRIGGER: fire_flow_trigger, SWEEP_FLOW_TRIGGERS: sweep_flow_triggers}
 JOB_SPECS = {
     # Throttled or down: retry for about ten minutes; the sweeper takes over after that.
     FIRE_FLOW_TRIGGER: JobSpec(

@@ -14,13 +14,14 @@ from sqlalchemy import func, select, update
 from plugin.app import build_app_runtime
 from plugin.db.transaction import transaction
 from plugin.flow.catalogue import CUSTOMER, TRIGGERS
-from plugin.flow.events import nps_answered, risk_band
+from plugin.flow.events import nps_answered
 from plugin.flow.outbox import FLOW_TRIGGER_RECEIVE, record_trigger
 from plugin.models import FlowTriggerEvent, Shop
 from plugin.models.base import utcnow
 from plugin.queue import InProcessQueue
 from plugin.runtime import Runtime
 from plugin.shopify.tokens import TokenCipher
+from plugin.value.score import risk_band
 from tests.conftest import empty_tables, make_settings
 from tests.support.fake_shopify import FakeShopify
 from tests.support.signing import SHOP

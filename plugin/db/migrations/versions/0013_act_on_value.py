@@ -2,7 +2,7 @@
 
 Revision ID: 0013_act_on_value
 Revises: 0001
-Create Date: 2026-12-07 09:22:01.629064
+Create Date: 2026-12-07 09:25:49.067035
 """
 
 from collections.abc import Sequence
@@ -20,6 +20,57 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "customer_data_shops",
+        sa.Column("shop_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("definitions_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("missing_scopes", sa.String(length=255), nullable=True),
+        sa.Column("tags_enabled", sa.Boolean(), nullable=False),
+        sa.Column("last_synced_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("last_outcome", sa.String(length=32), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["shop_id"],
+            ["shops.id"],
+            name=op.f("fk_customer_data_shops_shop_id_shops"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("shop_id", name=op.f("pk_customer_data_shops")),
+    )
+    op.create_table(
+        "customer_sync_runs",
+        sa.Column("shop_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("operation_id", sa.String(length=128), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column(
+            "lines",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("confirmed", sa.Integer(), nullable=False),
+        sa.Column("refused", sa.Integer(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("created_at", plugin.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("finished_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["shop_id"],
+            ["shops.id"],
+            name=op.f("fk_customer_sync_runs_shop_id_shops"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_sync_runs")),
+    )
+    with op.batch_alter_table("customer_sync_runs", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_customer_sync_runs_shop_status", ["shop_id", "status"], unique=False
+        )
+
     op.create_table(
         "flow_trigger_events",
         sa.Column("shop_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -57,6 +108,38 @@ def upgrade() -> None:
             "ix_flow_trigger_events_status", ["status", "created_at"], unique=False
         )
 
+    op.create_table(
+        "customer_value_states",
+        sa.Column("shop_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "subscriber_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column(
+            "published",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "tags",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("segment_seen", sa.String(length=32), nullable=True),
+        sa.Column("updated_at", plugin.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["shop_id"],
+            ["shops.id"],
+            name=op.f("fk_customer_value_states_shop_id_shops"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["subscriber_id"],
+            ["subscribers.id"],
+            name=op.f("fk_customer_value_states_subscriber_id_subscribers"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("shop_id", "subscriber_id", name=op.f("pk_customer_value_states")),
+    )
     op.create_table(
         "initiative_audiences",
         sa.Column(
@@ -140,7 +223,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_initiative_audiences_shop_id"))
 
     op.drop_table("initiative_audiences")
+    op.drop_table("customer_value_states")
     with op.batch_alter_table("flow_trigger_events", schema=None) as batch_op:
         batch_op.drop_index("ix_flow_trigger_events_status")
 
     op.drop_table("flow_trigger_events")
+    with op.batch_alter_table("customer_sync_runs", schema=None) as batch_op:
+        batch_op.drop_index("ix_customer_sync_runs_shop_status")
+
+    op.drop_table("customer_sync_runs")
+    op.drop_table("customer_data_shops")
