@@ -46,7 +46,10 @@ async def sweep_flow_triggers(ctx: dict[str, Any]) -> int:
     return len(ids)
 
 
-JOBS: dict[str, JobHandler] = {FIRE_FLOW_TRIGGER: fire_flow_trigger, SWEEP_FLOW_TRIGGERS: sweep_flow_triggers}
+JOBS: dict[str, JobHandler] = {
+    FIRE_FLOW_TRIGGER: fire_flow_trigger,
+    SWEEP_FLOW_TRIGGERS: sweep_flow_triggers,
+}
 JOB_SPECS = {
     # Throttled or down: retry for about ten minutes; the sweeper takes over after that.
     FIRE_FLOW_TRIGGER: JobSpec(
