@@ -15,6 +15,12 @@ from admin_ui.api.initiatives import (
 )
 from admin_ui.api.overview import overview, retention
 from admin_ui.api.privacy import export_get, exports_list
+from admin_ui.api.review_digests import (
+    digest_get,
+    digest_reviewed,
+    digest_settings_update,
+    digests_list,
+)
 from admin_ui.api.reviews import review_months, review_pack
 from admin_ui.api.subscribers import get_subscriber, list_subscribers
 from admin_ui.api.trends import trends
@@ -34,6 +40,19 @@ ROUTES: list[BaseRoute] = [
     # Monthly value review pack (plugin.review)
     Route("/api/admin/reviews", admin_endpoint(review_months), methods=["GET"]),
     Route("/api/admin/reviews/{month}", admin_endpoint(review_pack), methods=["GET"]),
+    # Monthly review digest: stored packs, badge, review history (plugin.review.digest)
+    Route("/api/admin/review-digests", admin_endpoint(digests_list), methods=["GET"]),
+    Route(
+        "/api/admin/review-digests/settings",
+        admin_endpoint(digest_settings_update),
+        methods=["PATCH"],
+    ),
+    Route("/api/admin/review-digests/{month}", admin_endpoint(digest_get), methods=["GET"]),
+    Route(
+        "/api/admin/review-digests/{month}/reviewed",
+        admin_endpoint(digest_reviewed),
+        methods=["POST"],
+    ),
     # Value initiatives (plugin.initiatives)
     Route("/api/admin/initiatives", admin_endpoint(initiatives_list), methods=["GET"]),
     Route("/api/admin/initiatives", admin_endpoint(initiative_create), methods=["POST"]),

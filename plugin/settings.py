@@ -63,6 +63,9 @@ class Settings:
     inbox_retention_days: int = 30
     recompute_debounce_seconds: int = 30
     log_level: str = "INFO"
+    # Monthly review email: smtp[s]://[user:password@]host[:port][?starttls=1]; unset: no email.
+    smtp_url: Secret = field(default_factory=lambda: Secret(""))
+    mail_from: str = "Valuehealth <no-reply@localhost>"
 
     @property
     def webhook_secrets(self) -> list[bytes]:
@@ -114,7 +117,15 @@ class Settings:
             admin_origin=admin_origin,
             app_url=app_url,
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            smtp_url=Secret(_smtp_url(env.get("SMTP_URL", "").strip())),
+            mail_from=env.get("MAIL_FROM", "").strip() or "Valuehealth <no-reply@localhost>",
         )
+
+
+def _smtp_url(url: str) -> str:
+    if url and not url.startswith(("smtp://", "smtps://")):
+        raise SettingsError("SMTP_URL is malformed: expected smtp[s]://[user:password@]host[:port]")
+    return url
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

@@ -7,6 +7,7 @@ from plugin.topics import PROCESS_EVENT
 from workers import cron
 from workers.jobs import customer_data as customer_data_jobs
 from workers.jobs import flow as flow_jobs
+from workers.jobs import reviews as review_jobs
 from workers.jobs import scoring, surveys
 from workers.jobs.events import process_event
 
@@ -17,6 +18,7 @@ JOBS: dict[str, JobHandler] = {
     **scoring.JOBS,
     **flow_jobs.JOBS,
     **customer_data_jobs.JOBS,
+    **review_jobs.JOBS,
 }
 JOB_SPECS: dict[str, JobSpec] = {
     **cron.CRON_SPECS,
@@ -32,6 +34,12 @@ JOB_SPECS: dict[str, JobSpec] = {
     **scoring.JOB_SPECS,
     **flow_jobs.JOB_SPECS,
     **customer_data_jobs.JOB_SPECS,
+    **review_jobs.JOB_SPECS,
 }
 # Periodic jobs of the areas (the inbox upkeep crons are scheduled by workers.worker itself).
-CRONS: list[CronJob] = [*scoring.CRONS, *surveys.CRONS, *flow_jobs.CRONS]
+CRONS: list[CronJob] = [
+    *scoring.CRONS,
+    *surveys.CRONS,
+    *flow_jobs.CRONS,
+    *review_jobs.CRONS,
+]

@@ -16,14 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from admin_ui.api.common import invalid, ok
-from admin_ui.api.initiatives import _json_body
+from admin_ui.api.common import BodyInvalid, invalid, json_body, ok
 from admin_ui.auth import AdminContext
 from plugin.customer_data.fields import DEFINITIONS, NAMESPACE
 from plugin.customer_data.sync import missing_scopes, shop_state
 from plugin.db.transaction import transaction
 from plugin.inbox import ensure_shop
-from plugin.initiatives.validation import InitiativeInvalid
 from plugin.models import CustomerDataShop, CustomerValueState, Shop
 
 
@@ -63,8 +61,8 @@ async def customer_data_get(_request: Request, ctx: AdminContext) -> Response:
 
 async def customer_data_update(request: Request, ctx: AdminContext) -> Response:
     try:
-        body = await _json_body(request)
-    except InitiativeInvalid as exc:
+        body = await json_body(request)
+    except BodyInvalid as exc:
         return invalid(exc.field, exc.message)
     if not isinstance(body, dict) or set(body) != {"tags_enabled"}:
         return invalid("body", 'send exactly {"tags_enabled": true|false}')

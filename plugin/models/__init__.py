@@ -11,6 +11,7 @@ from plugin.models.inbox import InboxStatus, WebhookInbox
 from plugin.models.initiative_members import InitiativeAudience, InitiativeMember
 from plugin.models.initiatives import Initiative
 from plugin.models.privacy import DataExport
+from plugin.models.review_digest import ReviewDigest, ReviewDigestSettings
 from plugin.models.scores import MetricSnapshot, ShopRecomputeState, SubscriberScore
 from plugin.models.shop import Shop
 from plugin.models.subscription import (
@@ -62,6 +63,8 @@ __all__ = [
     "NpsResponse",
     "Order",
     "ReasonSource",
+    "ReviewDigest",
+    "ReviewDigestSettings",
     "Shop",
     "ShopRecomputeState",
     "Subscriber",

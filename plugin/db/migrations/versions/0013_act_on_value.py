@@ -2,7 +2,7 @@
 
 Revision ID: 0013_act_on_value
 Revises: 0001
-Create Date: 2026-12-07 09:25:49.067035
+Create Date: 2026-12-07 09:35:44.723992
 """
 
 from collections.abc import Sequence
@@ -108,6 +108,49 @@ def upgrade() -> None:
             "ix_flow_trigger_events_status", ["status", "created_at"], unique=False
         )
 
+    op.create_table(
+        "review_digest_settings",
+        sa.Column("shop_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("owner_name", sa.String(length=200), nullable=True),
+        sa.Column("owner_email", sa.String(length=320), nullable=True),
+        sa.Column("email_enabled", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["shop_id"],
+            ["shops.id"],
+            name=op.f("fk_review_digest_settings_shop_id_shops"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("shop_id", name=op.f("pk_review_digest_settings")),
+    )
+    op.create_table(
+        "review_digests",
+        sa.Column("shop_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("month", sa.String(length=7), nullable=False),
+        sa.Column(
+            "pack",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("built_at", plugin.models.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("reviewed_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("reviewed_by", sa.String(length=200), nullable=True),
+        sa.Column("emailed_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("email_error", sa.Text(), nullable=True),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["shop_id"],
+            ["shops.id"],
+            name=op.f("fk_review_digests_shop_id_shops"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_review_digests")),
+        sa.UniqueConstraint("shop_id", "month", name=op.f("uq_review_digests_shop_id_month")),
+    )
     op.create_table(
         "customer_value_states",
         sa.Column("shop_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -224,6 +267,8 @@ def downgrade() -> None:
 
     op.drop_table("initiative_audiences")
     op.drop_table("customer_value_states")
+    op.drop_table("review_digests")
+    op.drop_table("review_digest_settings")
     with op.batch_alter_table("flow_trigger_events", schema=None) as batch_op:
         batch_op.drop_index("ix_flow_trigger_events_status")
 
