@@ -8,7 +8,7 @@ from workers import cron
 from workers.jobs import customer_data as customer_data_jobs
 from workers.jobs import flow as flow_jobs
 from workers.jobs import reviews as review_jobs
-from workers.jobs import scoring, surveys
+from workers.jobs import scoring, surveys, workspace
 from workers.jobs.events import process_event
 
 JOBS: dict[str, JobHandler] = {
@@ -16,6 +16,7 @@ JOBS: dict[str, JobHandler] = {
     PROCESS_EVENT: process_event,
     **surveys.JOBS,
     **scoring.JOBS,
+    **workspace.JOBS,
     **flow_jobs.JOBS,
     **customer_data_jobs.JOBS,
     **review_jobs.JOBS,
@@ -32,6 +33,7 @@ JOB_SPECS: dict[str, JobSpec] = {
     ),
     **surveys.JOB_SPECS,
     **scoring.JOB_SPECS,
+    **workspace.JOB_SPECS,
     **flow_jobs.JOB_SPECS,
     **customer_data_jobs.JOB_SPECS,
     **review_jobs.JOB_SPECS,

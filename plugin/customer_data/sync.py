@@ -150,6 +150,17 @@ def missing_scopes(granted: str) -> list[str]:
     return [s for s in REQUIRED_SCOPES if s not in held]
 
 
+async def sync_wanted(runtime: Runtime, shop_id: int) -> bool:
+    """Whether a sync could reach Shopify: the shop is installed and holds an offline token."""
+    async with runtime.sessionmaker() as session:
+        row = (
+            await session.execute(
+                select(Shop.access_token_enc, Shop.uninstalled_at).where(Shop.id == shop_id)
+            )
+        ).first()
+    return row is not None and row[0] is not None and row[1] is None
+
+
 async def shop_state(session: AsyncSession, shop_id: int) -> CustomerDataShop:
     state = await session.get(CustomerDataShop, shop_id)
     if state is None:
@@ -345,6 +356,9 @@ async def sync_customer_data(runtime: Runtime, tx: Tx, shop_id: int) -> SyncOutc
     """One shop's sync (see the module docstring); the caller's transaction commits it."""
     session = tx.session
     shop = await session.get_one(Shop, shop_id)
+    if shop.uninstalled_at is not None or shop.access_token_enc is None:
+        # Nothing can reach Shopify (not opened yet, uninstalled, the demo): no writes at all.
+        return SyncOutcome("no_token")
     state = await shop_state(session, shop_id)
     now = utcnow()
     rows = await _rows(session, shop_id)
@@ -369,7 +383,7 @@ async def sync_customer_data(runtime: Runtime, tx: Tx, shop_id: int) -> SyncOutc
     )
     if running is not None:
         return done(SyncOutcome("bulk_in_progress", run_id=running))
-    client = None if shop.uninstalled_at else await admin_client_for(runtime, session, shop)
+    client = await admin_client_for(runtime, session, shop)
     if client is None:
         return done(SyncOutcome("no_token"))
     markers = await _markers(session, shop_id)

@@ -19,7 +19,7 @@ from arq import cron
 from arq.cron import CronJob
 from sqlalchemy import select
 
-from plugin.customer_data.sync import SYNC_CUSTOMER_DATA
+from plugin.customer_data.sync import SYNC_CUSTOMER_DATA, sync_wanted
 from plugin.models import Shop
 from plugin.queue import JobSpec, RetryPolicy, TransientError
 from plugin.runtime import Runtime
@@ -48,9 +48,10 @@ async def recompute_shop(ctx: dict[str, Any], shop_id: int, window_end: int | No
         raise
     if outcome is not None:
         # New scores: write what changed on the Shopify customers (and fire segment triggers).
-        await runtime.queue.enqueue(
-            SYNC_CUSTOMER_DATA, shop_id, key=f"{SYNC_CUSTOMER_DATA}:{shop_id}"
-        )
+        if await sync_wanted(runtime, shop_id):
+            await runtime.queue.enqueue(
+                SYNC_CUSTOMER_DATA, shop_id, key=f"{SYNC_CUSTOMER_DATA}:{shop_id}"
+            )
         return
     delay = runtime.settings.recompute_debounce_seconds
     await enqueue_recompute(runtime.queue, shop_id, delay_s=delay)

@@ -1,7 +1,7 @@
 """act on value
 
 Revision ID: 0013_act_on_value
-Revises: 0001
+Revises: 0012_workspace
 Create Date: 2026-12-07 09:35:44.723992
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import plugin.models.base
 
 revision: str = "0013_act_on_value"
-down_revision: str | None = "0001"
+down_revision: str | None = "0012_workspace"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
