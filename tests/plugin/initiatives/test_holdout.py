@@ -33,13 +33,18 @@ TARGETED: dict[str, Any] = {
 
 
 async def seed_shop(
-    runtime: Runtime, domain: str, at_risk: int, loyal: int
+    runtime: Runtime, domain: str, at_risk: int, loyal: int, *, existing: bool = False
 ) -> tuple[int, list[int]]:
-    """A shop with `at_risk` at-risk subscribers on the Coffee plan and `loyal` others."""
+    """A shop (new, or the `existing` one of that domain) with `at_risk` at-risk subscribers
+    on the Coffee plan and `loyal` others."""
     async with transaction(runtime.sessionmaker, None) as tx:
-        shop = Shop(domain=domain)
-        tx.session.add(shop)
-        await tx.session.flush()
+        if existing:
+            shop = await tx.session.scalar(select(Shop).where(Shop.domain == domain))
+            assert shop is not None
+        else:
+            shop = Shop(domain=domain)
+            tx.session.add(shop)
+            await tx.session.flush()
         subs = [Subscriber(shop_id=shop.id, customer_id=5000 + i) for i in range(at_risk + loyal)]
         tx.session.add_all(subs)
         await tx.session.flush()
