@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -150,20 +151,20 @@ async def test_patch_page_refuses_a_shop_that_is_not_a_shop_domain(
     assert "content-security-policy" not in response.headers
 
 
+# The tokens are signed when the test runs, not at import: they live 60 s, less than a run.
 @pytest.mark.parametrize(
-    "token",
+    "claims",
     [
-        pytest.param(session_token(aud="another-app"), id="another app's token"),
-        pytest.param(session_token(dest="https://evil.example.com"), id="dest not a shop"),
-        pytest.param(session_token(sub="gid://shopify/Customer/7"), id="customer token"),
-        pytest.param(
-            session_token(iss="https://other-shop.myshopify.com/admin"), id="iss and dest differ"
-        ),
+        pytest.param({"aud": "another-app"}, id="another app's token"),
+        pytest.param({"dest": "https://evil.example.com"}, id="dest not a shop"),
+        pytest.param({"sub": "gid://shopify/Customer/7"}, id="customer token"),
+        pytest.param({"iss": "https://other-shop.myshopify.com/admin"}, id="iss and dest differ"),
     ],
 )
 async def test_app_home_with_a_bad_token_is_401_and_stores_nothing(
-    page_client: httpx.AsyncClient, page_runtime: Runtime, fake: FakeShopify, token: str
+    page_client: httpx.AsyncClient, page_runtime: Runtime, fake: FakeShopify, claims: dict[str, Any]
 ) -> None:
+    token = session_token(**claims)
     response = await page_client.get(app_url(token))
 
     assert response.status_code == 401
