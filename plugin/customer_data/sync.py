@@ -150,17 +150,6 @@ def missing_scopes(granted: str) -> list[str]:
     return [s for s in REQUIRED_SCOPES if s not in held]
 
 
-async def sync_wanted(runtime: Runtime, shop_id: int) -> bool:
-    """Whether a sync could reach Shopify: the shop is installed and holds an offline token."""
-    async with runtime.sessionmaker() as session:
-        row = (
-            await session.execute(
-                select(Shop.access_token_enc, Shop.uninstalled_at).where(Shop.id == shop_id)
-            )
-        ).first()
-    return row is not None and row[0] is not None and row[1] is None
-
-
 async def shop_state(session: AsyncSession, shop_id: int) -> CustomerDataShop:
     state = await session.get(CustomerDataShop, shop_id)
     if state is None:

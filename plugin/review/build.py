@@ -391,23 +391,30 @@ def _drivers(cur: Doc, prev: Doc | None) -> Section:
     )
 
 
+def _described(initiative: Initiative, label: str, unit: Unit) -> dict[str, Any]:
+    """The fields of an InitiativeItem that describe the initiative, not its effect."""
+    return {
+        "id": initiative.id,
+        "title": initiative.title,
+        "hypothesis": initiative.hypothesis,
+        "driver": initiative.driver,
+        "owner": initiative.owner,
+        "status": initiative.status,
+        "target_metric": initiative.target_metric,
+        "target_label": label,
+        "unit": unit,
+        "expected_direction": initiative.expected_direction,
+        "expected_change": initiative.expected_change,
+        "starts_on": initiative.starts_on,
+        "ends_on": initiative.ends_on,
+        "window_days": initiative.window_days,
+    }
+
+
 def initiative_item(initiative: Initiative, effect: Effect) -> InitiativeItem:
     metric = TARGET_METRICS[initiative.target_metric]
     return InitiativeItem(
-        id=initiative.id,
-        title=initiative.title,
-        hypothesis=initiative.hypothesis,
-        driver=initiative.driver,
-        owner=initiative.owner,
-        status=initiative.status,
-        target_metric=initiative.target_metric,
-        target_label=metric.label,
-        unit=metric.unit,
-        expected_direction=initiative.expected_direction,
-        expected_change=initiative.expected_change,
-        starts_on=initiative.starts_on,
-        ends_on=initiative.ends_on,
-        window_days=initiative.window_days,
+        **_described(initiative, metric.label, metric.unit),
         before=effect.before,
         after=effect.after,
         effect_change=effect.change,
@@ -430,20 +437,7 @@ def holdout_item(initiative: Initiative, effect: HoldoutEffect) -> InitiativeIte
         )
     reason = "; ".join(part for part in (interval, effect.judgement.reason) if part) or None
     return InitiativeItem(
-        id=initiative.id,
-        title=initiative.title,
-        hypothesis=initiative.hypothesis,
-        driver=initiative.driver,
-        owner=initiative.owner,
-        status=initiative.status,
-        target_metric=initiative.target_metric,
-        target_label=metric.label,
-        unit=metric.unit,
-        expected_direction=initiative.expected_direction,
-        expected_change=initiative.expected_change,
-        starts_on=initiative.starts_on,
-        ends_on=initiative.ends_on,
-        window_days=initiative.window_days,
+        **_described(initiative, metric.label, metric.unit),
         before=uplift.holdout.value if uplift else None,
         after=uplift.treatment.value if uplift else None,
         effect_change=uplift.difference if uplift else None,

@@ -19,7 +19,7 @@ from arq import cron
 from arq.cron import CronJob
 from sqlalchemy import select
 
-from plugin.customer_data.sync import SYNC_CUSTOMER_DATA, sync_wanted
+from plugin.customer_data.sync import SYNC_CUSTOMER_DATA
 from plugin.models import Shop
 from plugin.queue import JobSpec, RetryPolicy, TransientError
 from plugin.runtime import Runtime
@@ -48,7 +48,7 @@ async def recompute_shop(ctx: dict[str, Any], shop_id: int, window_end: int | No
         raise
     if outcome is not None:
         # New scores: write what changed on the Shopify customers (and fire segment triggers).
-        if await sync_wanted(runtime, shop_id):
+        if outcome.reaches_shopify:
             await runtime.queue.enqueue(
                 SYNC_CUSTOMER_DATA, shop_id, key=f"{SYNC_CUSTOMER_DATA}:{shop_id}"
             )
