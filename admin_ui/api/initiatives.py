@@ -20,7 +20,8 @@ from starlette.responses import JSONResponse, Response
 
 from admin_ui.api.common import BodyInvalid, json_body, not_found, ok
 from admin_ui.auth import AdminContext
-from plugin.db.transaction import transaction
+from plugin.customer_data.sync import SYNC_CUSTOMER_DATA
+from plugin.db.transaction import Tx, transaction
 from plugin.inbox import ensure_shop
 from plugin.initiatives.audience import FIELDS as AUDIENCE_FIELDS
 from plugin.initiatives.audience import NPS_CATEGORIES, SEGMENTS
@@ -188,6 +189,14 @@ async def _with_effect(
     return initiative_json(initiative, effect, audience)
 
 
+async def _mark_in_shopify(tx: Tx, shop_id: int) -> None:
+    """A treatment group started or ended: update the customers' initiative metafield now,
+    not at the next recompute (only a shop with a token can be written to)."""
+    shop = await tx.session.get_one(Shop, shop_id)
+    if shop.access_token_enc is not None and shop.uninstalled_at is None:
+        tx.enqueue_after_commit(SYNC_CUSTOMER_DATA, shop_id, key=f"{SYNC_CUSTOMER_DATA}:{shop_id}")
+
+
 def _invalid(error: InitiativeInvalid) -> JSONResponse:
     return JSONResponse(
         error_body("invalid_initiative", error.message, error.field), status_code=422
@@ -256,7 +265,8 @@ async def initiative_update(request: Request, ctx: AdminContext) -> Response:
             initiative_id = _initiative_id(request)
             previous = (await get_initiative(tx.session, shop_id, initiative_id)).status
             initiative = await update_initiative(tx.session, shop_id, initiative_id, data, today)
-            await announce_status_change(tx, initiative, previous)
+            if await announce_status_change(tx, initiative, previous):
+                await _mark_in_shopify(tx, shop_id)
             body = await _with_effect(tx.session, shop_id, initiative, today)
     except InitiativeInvalid as exc:
         return _invalid(exc)
