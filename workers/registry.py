@@ -6,6 +6,9 @@ from plugin.queue import JobHandler, JobSpec, RetryPolicy
 from plugin.topics import PROCESS_EVENT
 from workers import cron
 from workers.jobs import billing, scoring, surveys, workspace
+from workers.jobs import customer_data as customer_data_jobs
+from workers.jobs import flow as flow_jobs
+from workers.jobs import reviews as review_jobs
 from workers.jobs.events import process_event
 
 JOBS: dict[str, JobHandler] = {
@@ -15,6 +18,9 @@ JOBS: dict[str, JobHandler] = {
     **scoring.JOBS,
     **billing.JOBS,
     **workspace.JOBS,
+    **flow_jobs.JOBS,
+    **customer_data_jobs.JOBS,
+    **review_jobs.JOBS,
 }
 JOB_SPECS: dict[str, JobSpec] = {
     **cron.CRON_SPECS,
@@ -30,6 +36,15 @@ JOB_SPECS: dict[str, JobSpec] = {
     **scoring.JOB_SPECS,
     **billing.JOB_SPECS,
     **workspace.JOB_SPECS,
+    **flow_jobs.JOB_SPECS,
+    **customer_data_jobs.JOB_SPECS,
+    **review_jobs.JOB_SPECS,
 }
 # Periodic jobs of the areas (the inbox upkeep crons are scheduled by workers.worker itself).
-CRONS: list[CronJob] = [*scoring.CRONS, *surveys.CRONS, *billing.CRONS]
+CRONS: list[CronJob] = [
+    *scoring.CRONS,
+    *surveys.CRONS,
+    *billing.CRONS,
+    *flow_jobs.CRONS,
+    *review_jobs.CRONS,
+]

@@ -33,6 +33,8 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from email.parser import BytesParser
+from email.policy import default as email_policy
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
@@ -47,6 +49,24 @@ DEFAULT_SCOPE = "read_customers,read_orders,read_own_subscription_contracts"
 BUCKET_SIZE = 2000.0
 RESTORE_RATE = 100.0
 QUERY_COST = 12
+
+FLOW_HANDLES = (
+    "nps-survey-ready",
+    "value-segment-entered",
+    "nps-answered",
+    "cancel-reason-given",
+    "initiative-started",
+    "initiative-ended",
+)
+FLOW_PAYLOAD_LIMIT = 50_000
+# Operations that need a scope the default grant lacks: without it Shopify answers ACCESS_DENIED.
+WRITE_SCOPES = {
+    "MetafieldDefinitionCreate": "write_customers",
+    "MetafieldsSet": "write_customers",
+    "MetafieldsDelete": "write_customers",
+    "TagsAdd": "write_customers",
+    "TagsRemove": "write_customers",
+}
 
 FaultTarget = Literal["graphql", "token"]
 _OPERATION = re.compile(r"^\s*(query|mutation)\s+(\w+)")
@@ -135,6 +155,7 @@ class _BulkOperation:
     polls_left: int
     error_code: str | None = None
     status: str = "CREATED"
+    kind: str = "QUERY"  # or MUTATION: Shopify runs one of each at a time per shop
 
 
 class FakeShopify(FakeBillingMixin):
@@ -170,6 +191,15 @@ class FakeShopify(FakeBillingMixin):
         self._bulk_objects: list[dict[str, Any]] | None = None
         self._ids = itertools.count(1)
         self._init_billing()  # selling plan groups and billing (tests.support.fake_billing)
+        # Customers: metafield definitions, metafields and tags the app wrote; staged uploads.
+        self.metafield_definitions: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.customer_metafields: dict[tuple[str, str], dict[tuple[str, str], tuple[str, str]]] = {}
+        self.customer_tags: dict[tuple[str, str], set[str]] = {}
+        self.staged_uploads: dict[str, bytes] = {}
+        self._metafield_errors: dict[str, str] = {}  # owner id -> message of a user error
+        # Flow: trigger handles deployed for the app, and every accepted firing.
+        self.flow_handles: set[str] = set(FLOW_HANDLES)
+        self.flow_triggers: list[tuple[str, str, dict[str, Any]]] = []  # (shop, handle, payload)
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -230,6 +260,10 @@ class FakeShopify(FakeBillingMixin):
         for _ in range(times):
             self._faults.append(_Fault("network", on))
 
+    def refuse_metafields_of(self, owner_id: str, message: str = "Value is invalid") -> None:
+        """metafieldsSet answers a user error for this owner (directly and in bulk)."""
+        self._metafield_errors[owner_id] = message
+
     def fail_next_bulk(self, error_code: str = "INTERNAL_SERVER_ERROR") -> None:
         self._bulk_failure = error_code
 
@@ -262,6 +296,8 @@ class FakeShopify(FakeBillingMixin):
             return httpx.Response(404, json={"errors": "Not Found"})
         if parts[0] == "_bulk-results" and request.method == "GET":
             return self._bulk_result(parts[-1])
+        if parts[0] == "_staged-uploads" and request.method == "POST":
+            return self._staged_upload(request, body)
         shop = parts[0]
         rest = "/".join(parts[1:])
         if request.method == "POST" and rest == "admin/oauth/access_token":
@@ -391,10 +427,29 @@ class FakeShopify(FakeBillingMixin):
             "SubscriptionContractDetails": self._contract,
             "BulkOperationRunQuery": self._bulk_run,
             "BulkOperationStatus": self._bulk_status,
+            "FlowTriggerReceive": self._flow_trigger,
+            "MetafieldDefinitionCreate": self._definition_create,
+            "MetafieldsSet": self._metafields_set,
+            "MetafieldsDelete": self._metafields_delete,
+            "TagsAdd": self._tags_add,
+            "TagsRemove": self._tags_remove,
+            "StagedUploadsCreate": self._staged_uploads_create,
+            "BulkOperationRunMutation": self._bulk_run_mutation,
             **self.billing_handlers(),
         }
         if name not in handlers:
             return self._answer(errors=[{"message": f"fake Shopify: unknown operation {name!r}"}])
+        missing = WRITE_SCOPES.get(name)
+        if missing and missing not in self.scope.split(","):
+            return self._answer(
+                errors=[
+                    {
+                        "message": f"Access denied for {name[0].lower() + name[1:]} field. "
+                        f"Required access: `{missing}` access scope.",
+                        "extensions": {"code": "ACCESS_DENIED"},
+                    }
+                ]
+            )
         try:
             data = handlers[name](shop, variables, query)
         except LostAnswer as exc:
@@ -448,7 +503,7 @@ class FakeShopify(FakeBillingMixin):
             return {"bulkOperationRunQuery": {"bulkOperation": None, "userErrors": [error]}}
 
         if any(
-            op.shop == shop and op.status in ("CREATED", "RUNNING")
+            op.shop == shop and op.status in ("CREATED", "RUNNING") and op.kind == "QUERY"
             for op in self.bulk_operations.values()
         ):
             return refused(
@@ -502,6 +557,167 @@ class FakeShopify(FakeBillingMixin):
             }
         }
 
+    # ---- customers: metafields, tags, staged uploads, bulk mutations ---------------------------
+
+    def _definition_create(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        definition = variables.get("definition") or {}
+        key = (shop, str(definition.get("namespace")), str(definition.get("key")))
+        if definition.get("ownerType") != "CUSTOMER" or not definition.get("type"):
+            errors = [{"field": ["definition"], "message": "Invalid definition", "code": "INVALID"}]
+            return {"metafieldDefinitionCreate": {"createdDefinition": None, "userErrors": errors}}
+        if key in self.metafield_definitions:
+            errors = [
+                {
+                    "field": ["definition", "key"],
+                    "message": "Key is in use for Customer metafields on the 'valuehealth' "
+                    "namespace.",
+                    "code": "TAKEN",
+                }
+            ]
+            return {"metafieldDefinitionCreate": {"createdDefinition": None, "userErrors": errors}}
+        self.metafield_definitions[key] = definition
+        created = {"id": f"gid://shopify/MetafieldDefinition/{next(self._ids)}", "key": key[2]}
+        return {"metafieldDefinitionCreate": {"createdDefinition": created, "userErrors": []}}
+
+    def _set_metafields(self, shop: str, metafields: Any) -> dict[str, Any]:
+        """metafieldsSet, all or nothing as Shopify does: any invalid input, nothing is set."""
+        errors: list[dict[str, Any]] = []
+        if not isinstance(metafields, list) or not 1 <= len(metafields) <= 25:
+            errors.append(
+                {
+                    "field": ["metafields"],
+                    "message": "Exceeded the maximum metafields input limit of 25.",
+                    "code": "LESS_THAN_OR_EQUAL_TO",
+                }
+            )
+            return {"metafieldsSet": {"metafields": None, "userErrors": errors}}
+        for i, mf in enumerate(metafields):
+            owner = str(mf.get("ownerId", ""))
+            definition = self.metafield_definitions.get(
+                (shop, str(mf.get("namespace")), str(mf.get("key")))
+            )
+            if owner in self._metafield_errors:
+                errors.append(
+                    {
+                        "field": ["metafields", str(i), "value"],
+                        "message": self._metafield_errors[owner],
+                        "code": "INVALID_VALUE",
+                    }
+                )
+            elif definition is not None and definition["type"] != mf.get("type"):
+                errors.append(
+                    {
+                        "field": ["metafields", str(i), "type"],
+                        "message": "Type doesn't match the definition",
+                        "code": "INVALID_TYPE",
+                    }
+                )
+        if errors:
+            return {"metafieldsSet": {"metafields": None, "userErrors": errors}}
+        for mf in metafields:
+            store = self.customer_metafields.setdefault((shop, mf["ownerId"]), {})
+            store[(mf["namespace"], mf["key"])] = (mf["type"], mf["value"])
+        written = [{"key": mf["key"], "namespace": mf["namespace"]} for mf in metafields]
+        return {"metafieldsSet": {"metafields": written, "userErrors": []}}
+
+    def _metafields_set(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        return self._set_metafields(shop, variables.get("metafields"))
+
+    def _metafields_delete(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        deleted = []
+        for mf in variables.get("metafields") or []:
+            store = self.customer_metafields.get((shop, mf["ownerId"]), {})
+            if store.pop((mf["namespace"], mf["key"]), None) is not None:
+                deleted.append({"key": mf["key"], "namespace": mf["namespace"]})
+        return {"metafieldsDelete": {"deletedMetafields": deleted, "userErrors": []}}
+
+    def _tags(self, shop: str, variables: dict[str, Any], add: bool) -> dict[str, Any]:
+        tags = self.customer_tags.setdefault((shop, str(variables.get("id"))), set())
+        (tags.update if add else tags.difference_update)(variables.get("tags") or [])
+        name = "tagsAdd" if add else "tagsRemove"
+        return {name: {"node": {"id": variables.get("id")}, "userErrors": []}}
+
+    def _tags_add(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        return self._tags(shop, variables, add=True)
+
+    def _tags_remove(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        return self._tags(shop, variables, add=False)
+
+    def _staged_uploads_create(
+        self, shop: str, variables: dict[str, Any], _q: str
+    ) -> dict[str, Any]:
+        targets = []
+        for item in variables.get("input") or []:
+            key = f"tmp/{shop}/bulk/{secrets.token_hex(8)}/{item.get('filename')}"
+            targets.append(
+                {
+                    "url": f"{BASE_URL}/_staged-uploads",
+                    "resourceUrl": None,
+                    "parameters": [
+                        {"name": "key", "value": key},
+                        {"name": "Content-Type", "value": item.get("mimeType")},
+                        {"name": "success_action_status", "value": "201"},
+                        {"name": "acl", "value": "private"},
+                    ],
+                }
+            )
+        return {"stagedUploadsCreate": {"stagedTargets": targets, "userErrors": []}}
+
+    def _staged_upload(self, request: httpx.Request, body: bytes) -> httpx.Response:
+        message = BytesParser(policy=email_policy).parsebytes(
+            f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode() + body
+        )
+        fields: dict[str, bytes] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            fields[str(name)] = part.get_payload(decode=True) or b""
+        key = fields.get("key", b"").decode()
+        if not key or "file" not in fields:
+            return httpx.Response(400, text="<Error><Code>InvalidArgument</Code></Error>")
+        self.staged_uploads[key] = fields["file"]
+        return httpx.Response(201, text=f"<PostResponse><Key>{key}</Key></PostResponse>")
+
+    def _bulk_run_mutation(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        def refused(message: str, code: str) -> dict[str, Any]:
+            error = {"field": None, "message": message, "code": code}
+            return {"bulkOperationRunMutation": {"bulkOperation": None, "userErrors": [error]}}
+
+        if any(
+            op.shop == shop and op.status in ("CREATED", "RUNNING") and op.kind == "MUTATION"
+            for op in self.bulk_operations.values()
+        ):
+            return refused(
+                "A bulk mutation operation is already in progress.", "OPERATION_IN_PROGRESS"
+            )
+        upload = self.staged_uploads.get(str(variables.get("stagedUploadPath")))
+        if upload is None:
+            return refused("The JSONL file could not be found.", "NO_SUCH_FILE")
+        match = _OPERATION.match(str(variables.get("mutation", "")))
+        if not match or match.group(2) != "MetafieldsSet":
+            return refused("fake Shopify only runs metafieldsSet in bulk", "INVALID_MUTATION")
+        results = []
+        for number, line in enumerate(upload.decode().splitlines()):
+            try:
+                line_vars = json.loads(line)
+            except ValueError:
+                return refused(
+                    "Unexpected file structure - expected JSONL", "INVALID_STAGED_UPLOAD_FILE"
+                )
+            data = self._set_metafields(shop, line_vars.get("metafields"))
+            results.append(json.dumps({"data": data, "__lineNumber": number}))
+        gid = f"gid://shopify/BulkOperation/{next(self._ids)}"
+        operation = _BulkOperation(
+            gid, shop, results, self.bulk_polls, self._bulk_failure, kind="MUTATION"
+        )
+        self._bulk_failure = None
+        self.bulk_operations[gid] = operation
+        return {
+            "bulkOperationRunMutation": {
+                "bulkOperation": {"id": gid, "status": operation.status},
+                "userErrors": [],
+            }
+        }
+
     def _bulk_result(self, filename: str) -> httpx.Response:
         gid = f"gid://shopify/BulkOperation/{filename.removesuffix('.jsonl')}"
         operation = self.bulk_operations.get(gid)
@@ -515,6 +731,20 @@ class FakeShopify(FakeBillingMixin):
                 yield (line + "\n").encode()
 
         return httpx.Response(200, headers={"Content-Type": "application/jsonl"}, content=chunks())
+
+    def _flow_trigger(self, shop: str, variables: dict[str, Any], _query: str) -> dict[str, Any]:
+        """Like Shopify: an unknown handle or a payload over 50 KB is a user error."""
+        handle, payload = variables.get("handle"), variables.get("payload")
+        errors = []
+        if handle not in self.flow_handles:
+            errors.append({"field": ["handle"], "message": f"Invalid handle '{handle}'"})
+        elif not isinstance(payload, dict):
+            errors.append({"field": ["payload"], "message": "Payload must be a JSON object"})
+        elif len(json.dumps(payload)) > FLOW_PAYLOAD_LIMIT:
+            errors.append({"field": ["payload"], "message": "Payload exceeds 50 KB"})
+        else:
+            self.flow_triggers.append((shop, str(handle), payload))
+        return {"flowTriggerReceive": {"userErrors": errors}}
 
 
 def _oauth_error(status: int, error: str) -> httpx.Response:
