@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select
 
+from plugin.domain.changes import record_change
 from plugin.domain.context import EventContext
 from plugin.domain.errors import ContractNotYetKnown, MalformedPayload
 from plugin.domain.orders import OrderState, link_order, notify_surveys, order_row
@@ -16,7 +17,6 @@ from plugin.models import (
     BillingAttemptStatus,
     BillingCycleEvent,
     Contract,
-    ContractChange,
     InboxStatus,
 )
 
@@ -129,16 +129,12 @@ async def handle_billing_cycle(ctx: EventContext) -> str:
         },
         ("contract_pk", "cycle_index", "kind", "occurred_at"),
     )
-    await insert_if_absent(
+    await record_change(
         ctx.session,
-        ContractChange,
-        {
-            "shop_id": ctx.shop_id,
-            "contract_pk": contract.id,
-            "kind": kind,
-            "source": source if source in CHANGE_SOURCES else "unknown",
-            "occurred_at": ctx.occurred_at,
-        },
-        ("contract_pk", "kind", "occurred_at"),
+        shop_id=ctx.shop_id,
+        contract_pk=contract.id,
+        kind=kind,
+        at=ctx.occurred_at,
+        source=source if source in CHANGE_SOURCES else "unknown",
     )
     return InboxStatus.HANDLED

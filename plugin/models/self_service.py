@@ -69,9 +69,8 @@ class CancelFlow(IdMixin, Base):
     outcome: Mapped[str] = mapped_column(String(16), default="open")  # open|accepted|cancelled
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    # An accepted pause: the day the contract is resumed (by the daily resume job).
+    # An accepted pause: the day billing starts again (the next billing date moved there).
     resume_on: Mapped[date | None] = mapped_column(Date)
-    resumed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class CancelFlowStep(IdMixin, Base):

@@ -69,7 +69,6 @@ def upgrade() -> None:
         sa.Column("started_at", plugin.models.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("decided_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True),
         sa.Column("resume_on", sa.Date(), nullable=True),
-        sa.Column("resumed_at", plugin.models.base.UtcDateTime(timezone=True), nullable=True),
         sa.Column(
             "id",
             sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
