@@ -15,6 +15,7 @@ from admin_ui.api.initiatives import (
 from admin_ui.api.overview import overview, retention
 from admin_ui.api.privacy import export_get, exports_list
 from admin_ui.api.reviews import review_months, review_pack
+from admin_ui.api.save_offers import save_offers_get, save_offers_put
 from admin_ui.api.subscribers import get_subscriber, list_subscribers
 from admin_ui.api.trends import trends
 from admin_ui.auth import admin_endpoint
@@ -46,6 +47,9 @@ ROUTES: list[BaseRoute] = [
         admin_endpoint(initiative_update),
         methods=["PATCH"],
     ),
+    # Save offers in the cancel flow (plugin.saveoffers)
+    Route("/api/admin/save-offers", admin_endpoint(save_offers_get), methods=["GET"]),
+    Route("/api/admin/save-offers", admin_endpoint(save_offers_put), methods=["PUT"]),
     # Customer data exports made for customers/data_request (plugin.domain.privacy)
     Route("/api/admin/privacy/exports", admin_endpoint(exports_list), methods=["GET"]),
     Route(
