@@ -58,7 +58,7 @@ APP_BRIDGE_URL = "https://cdn.shopify.com/shopifycloud/app-bridge.js"
 POLARIS_URL = "https://cdn.shopify.com/shopifycloud/polaris.js"
 # Asset URLs carry a hash of the assets: a deploy is picked up at once, however browsers cache.
 ASSET_VERSION = hashlib.sha256(
-    b"".join(path.read_bytes() for path in sorted(STATIC_DIR.iterdir()))
+    b"".join(path.read_bytes() for path in sorted(STATIC_DIR.rglob("*")) if path.is_file())
 ).hexdigest()[:12]
 
 _ENV = Environment(
