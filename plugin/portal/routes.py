@@ -6,7 +6,7 @@ from typing import Any
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route
 
-from plugin.portal import api, link_pages, proxy, selfservice_pages
+from plugin.portal import api, link_pages, proxy, selfservice_api, selfservice_pages
 from plugin.portal.timing import ServerTiming
 
 _TIMED = [Middleware(ServerTiming)]
@@ -32,6 +32,11 @@ ROUTES: list[BaseRoute] = [
     _route("/api/portal/survey", api.survey, "GET"),
     _route("/api/portal/nps", api.submit_nps, "POST"),
     _route("/api/portal/cancel-reason", api.submit_cancel, "POST"),
+    _route("/api/portal/subscriptions", selfservice_api.subscriptions, "GET"),
+    _route("/api/portal/subscriptions/{contract_id:int}", selfservice_api.subscription, "GET"),
+    _route("/api/portal/subscriptions/{contract_id:int}", selfservice_api.change, "POST"),
+    _route("/api/portal/cancel-flow", selfservice_api.start_cancel, "POST"),
+    _route("/api/portal/cancel-flow/{flow_id:int}", selfservice_api.decide_cancel, "POST"),
     _route("/api/portal/{rest:path}", api.preflight, "OPTIONS"),
     # Signed links from emails.
     _route("/s/{token}", link_pages.link_page, "GET"),

@@ -46,7 +46,7 @@ REASON_FIELDS = ("contract_id", "reason", "comment", "_ft")
 DECISION_FIELDS = ("decision", "plan_id", "_ft")
 
 
-def _status(refused: SelfServiceRefused) -> int:
+def status_of(refused: SelfServiceRefused) -> int:
     if refused.code == "unavailable":
         return 503
     if refused.code == "invalid":
@@ -154,7 +154,7 @@ async def subscription_page(request: Request) -> Response:
             editor = await editor_for(rt, tx.session, visit.shop)
             view = await subscription_view(editor, contract, visit.subscriber, utcnow())
         except SelfServiceRefused as refused:
-            return _message(visit, "Subscription", refused.message, _status(refused))
+            return _message(visit, "Subscription", refused.message, status_of(refused))
         return _subscription_page(request, visit, view)
 
 
@@ -177,7 +177,7 @@ async def change_subscription(request: Request) -> Response:
             editor = await editor_for(rt, tx.session, visit.shop)
             view = await subscription_view(editor, contract, visit.subscriber, now)
         except SelfServiceRefused as refused:
-            return _message(visit, "Subscription", refused.message, _status(refused))
+            return _message(visit, "Subscription", refused.message, status_of(refused))
         try:
             done = await perform(
                 tx.session,
@@ -193,7 +193,7 @@ async def change_subscription(request: Request) -> Response:
             )
         except SelfServiceRefused as refused:
             return _subscription_page(
-                request, visit, view, _status(refused), problem=refused.message
+                request, visit, view, status_of(refused), problem=refused.message
             )
         try:
             view = await subscription_view(editor, contract, visit.subscriber, utcnow())
@@ -360,7 +360,14 @@ async def decide(request: Request) -> Response:
                 )
         except SelfServiceRefused as refused:
             return await _offer_page(
-                request, tx.session, visit, flow.id, offer, view, _status(refused), refused.message
+                request,
+                tx.session,
+                visit,
+                flow.id,
+                offer,
+                view,
+                status_of(refused),
+                refused.message,
             )
         return await _offer_page(
             request, tx.session, visit, flow.id, offer, view, 422, "Choose one of the buttons."
