@@ -8,17 +8,19 @@ of that the token goes through our own session-token check (strict shop domain, 
 agreement, a staff subject) before anything is stored. On the merchant's first open the id
 token is exchanged for the shop's offline token.
 
-The document itself holds no data: `static/app.js` fetches it from `/api/admin/*` with the
+Every workspace URL (`/app`, `/app/subscribers/123`, …) gets the same shell document: its
+router (`static/app.js`) picks the page module from the path, so deep links and the back
+button work. The document itself holds no data: the pages fetch it from `/api/admin/*` with the
 session token, so there are no cookies anywhere. The demo (`create_app(demo_shop=…)`) serves
-the same document at `/demo` with a shim in place of App Bridge whose `shopify.idToken()` asks
+the same document under `/demo` with a shim in place of App Bridge whose `shopify.idToken()` asks
 `/demo/token` for a token signed like Shopify's.
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import logging
+import re
 from pathlib import Path
 
 import shopify_app
@@ -29,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from admin_ui.assets import ASSET_VERSION, asset_exists
 from admin_ui.auth import NO_STORE
 from plugin.db.transaction import transaction
 from plugin.demo_login import DEMO_TOKEN_LIFETIME_S, mint_demo_session_token
@@ -38,6 +41,7 @@ from plugin.models.base import utcnow
 from plugin.models.shop import Shop
 from plugin.queue import TransientError
 from plugin.runtime import Runtime
+from plugin.scoring.definitions import short_definitions
 from plugin.settings import Settings
 from plugin.shopify.errors import ShopifyError
 from plugin.shopify.tokens import exchange_session_token
@@ -51,15 +55,30 @@ from plugin.shopify.verify import (
 log = logging.getLogger(__name__)
 
 _HERE = Path(__file__).parent
-STATIC_DIR = _HERE / "static"
 PATCH_ID_TOKEN_PATH = "/auth/patch-id-token"  # noqa: S105 (a route, not a secret)
 STATIC_PATH = "/static/admin"
 APP_BRIDGE_URL = "https://cdn.shopify.com/shopifycloud/app-bridge.js"
 POLARIS_URL = "https://cdn.shopify.com/shopifycloud/polaris.js"
-# Asset URLs carry a hash of the assets: a deploy is picked up at once, however browsers cache.
-ASSET_VERSION = hashlib.sha256(
-    b"".join(path.read_bytes() for path in sorted(STATIC_DIR.rglob("*")) if path.is_file())
-).hexdigest()[:12]
+APP_BASE = "/app"
+DEMO_BASE = "/demo"
+
+# The workspace's pages, in navigation order: (URL segment = module name, label). The
+# first is the home page at the base URL itself.
+NAV: tuple[tuple[str, str], ...] = (
+    ("overview", "Overview"),
+    ("subscribers", "Subscribers"),
+    ("retention", "Retention"),
+    ("cancellations", "Cancellations"),
+    ("feedback", "Feedback"),
+    ("initiatives", "Initiatives"),
+    ("review", "Monthly review"),
+    ("plans", "Plans"),
+    ("billing", "Billing"),
+    ("save-offers", "Save offers"),
+    ("settings", "Settings"),
+)
+_DEFINITIONS = short_definitions()
+_PAGE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,40}$")
 
 _ENV = Environment(
     loader=FileSystemLoader(_HERE / "templates"),
@@ -68,15 +87,37 @@ _ENV = Environment(
 )
 
 
-def render_page(settings: Settings, *, shop: str, demo: bool) -> str:
+def page_of(path: str, base: str) -> str:
+    """The page a workspace URL shows: `/app` → overview, `/app/subscribers/7` → subscribers."""
+    rest = path[len(base) :] if path.startswith(base) else path
+    first = next((part for part in rest.split("/") if part), "overview")
+    return first if _PAGE_NAME.match(first) else "overview"
+
+
+def render_page(settings: Settings, *, shop: str, demo: bool, page: str = "overview") -> str:
+    """The workspace shell; it holds no data. `page` only picks which module to preload."""
+    module = f"pages/{page}.js"
+    base = DEMO_BASE if demo else APP_BASE
     return _ENV.get_template("app.html").render(
         api_key=settings.api_key,
         shop=shop,
         demo=demo,
-        static=STATIC_PATH,
-        version=ASSET_VERSION,
+        base=base,
+        nav=[
+            (name, label, base if i == 0 else f"{base}/{name}")
+            for i, (name, label) in enumerate(NAV)
+        ],
+        app_nav=[
+            (label, APP_BASE if i == 0 else f"{APP_BASE}/{name}")
+            for i, (name, label) in enumerate(NAV)
+        ],
+        current=page,
+        pages=" ".join(name for name, _ in NAV if asset_exists(f"pages/{name}.js")),
+        preload=module if asset_exists(module) else None,
+        assets=f"{STATIC_PATH}/{ASSET_VERSION}",
         app_bridge_url=APP_BRIDGE_URL,
         polaris_url=POLARIS_URL,
+        definitions=_DEFINITIONS,
     )
 
 
@@ -124,7 +165,10 @@ async def app_home(request: Request) -> Response:
                 return _as_response(result.invalid_token_response)
 
     headers = {**result.response.headers, **NO_STORE}
-    return HTMLResponse(render_page(settings, shop=claims.shop, demo=False), headers=headers)
+    page = page_of(request.url.path, APP_BASE)
+    return HTMLResponse(
+        render_page(settings, shop=claims.shop, demo=False, page=page), headers=headers
+    )
 
 
 async def _first_open_exchange(
@@ -180,7 +224,10 @@ def demo_routes(shop: str) -> list[BaseRoute]:
         settings: Settings = request.state.runtime.settings
         # Served top-level on localhost, never framed.
         headers = {"Content-Security-Policy": "frame-ancestors 'none';", **NO_STORE}
-        return HTMLResponse(render_page(settings, shop=domain, demo=True), headers=headers)
+        page = page_of(request.url.path, DEMO_BASE)
+        return HTMLResponse(
+            render_page(settings, shop=domain, demo=True, page=page), headers=headers
+        )
 
     async def demo_token(request: Request) -> Response:
         # A token for the demo shop to anyone who asks: only the machine itself may ask.
@@ -190,7 +237,9 @@ def demo_routes(shop: str) -> list[BaseRoute]:
         token = mint_demo_session_token(settings, domain)
         return JSONResponse({"token": token, "expires_in": DEMO_TOKEN_LIFETIME_S}, headers=NO_STORE)
 
+    # The token route comes first: every other path under /demo is a workspace page.
     return [
-        Route("/demo", demo_page, methods=["GET"]),
         Route("/demo/token", demo_token, methods=["GET"]),
+        Route("/demo", demo_page, methods=["GET"]),
+        Route("/demo/{path:path}", demo_page, methods=["GET"]),
     ]

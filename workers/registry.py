@@ -5,7 +5,7 @@ from arq.cron import CronJob
 from plugin.queue import JobHandler, JobSpec, RetryPolicy
 from plugin.topics import PROCESS_EVENT
 from workers import cron
-from workers.jobs import scoring, surveys
+from workers.jobs import scoring, surveys, workspace
 from workers.jobs.events import process_event
 
 JOBS: dict[str, JobHandler] = {
@@ -13,6 +13,7 @@ JOBS: dict[str, JobHandler] = {
     PROCESS_EVENT: process_event,
     **surveys.JOBS,
     **scoring.JOBS,
+    **workspace.JOBS,
 }
 JOB_SPECS: dict[str, JobSpec] = {
     **cron.CRON_SPECS,
@@ -26,6 +27,7 @@ JOB_SPECS: dict[str, JobSpec] = {
     ),
     **surveys.JOB_SPECS,
     **scoring.JOB_SPECS,
+    **workspace.JOB_SPECS,
 }
 # Periodic jobs of the areas (the inbox upkeep crons are scheduled by workers.worker itself).
 CRONS: list[CronJob] = [*scoring.CRONS, *surveys.CRONS]

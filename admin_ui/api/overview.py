@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from admin_ui.api.common import ok
 from admin_ui.auth import AdminContext
+from plugin.scoring.definitions import DEFINITIONS
 from plugin.scoring.metrics_doc import OverviewDoc, empty_overview
 from plugin.scoring.reads import latest_overview
 
@@ -34,3 +35,23 @@ async def retention(_request: Request, ctx: AdminContext) -> Response:
         **doc["retention"],
     }
     return ok(body)
+
+
+async def definitions(_request: Request, _ctx: AdminContext) -> Response:
+    """Every metric's definition: the workspace's "how we compute this" page."""
+    return ok(
+        {
+            "metrics": [
+                {
+                    "key": d.key,
+                    "label": d.label,
+                    "short": d.short,
+                    "formula": d.formula,
+                    "window": d.window,
+                    "edge_cases": list(d.edge_cases),
+                    "source": d.source,
+                }
+                for d in DEFINITIONS
+            ]
+        }
+    )

@@ -27,8 +27,10 @@ from plugin.models.survey import (
     NpsResponse,
     ReasonSource,
 )
+from plugin.models.workspace import BackfillRun
 
 __all__ = [
+    "BackfillRun",
     "Base",
     "BillingAttempt",
     "BillingAttemptStatus",

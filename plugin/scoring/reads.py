@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, and_, exists, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.models import Contract, MetricSnapshot, Subscriber, SubscriberScore
@@ -29,7 +29,12 @@ SORTS: dict[str, tuple[str, bool]] = {
     "-value": ("value_score", True),
     "risk": ("churn_risk", False),
     "-risk": ("churn_risk", True),
+    "mrr": ("mrr", False),
+    "-mrr": ("mrr", True),
 }
+# Tabs of the Subscribers page that are not one stored segment.
+SEGMENT_GROUPS: dict[str, tuple[str, ...]] = {"healthy": ("champions", "loyal")}
+NPS_CATEGORIES = ("promoter", "passive", "detractor", "none")
 DEFAULT_SORT = "-value"
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
@@ -89,6 +94,34 @@ async def trend(
 
 
 @dataclass(frozen=True)
+class SubscriberFilter:
+    """What the Subscribers page narrows a listing to; every field optional.
+
+    segment: a stored segment, or "healthy" (champions + loyal), "new" (no renewal yet) or
+        "paused" (holds a paused contract). plan: a contract's plan name. cadence:
+        "<interval>:<count>" of a contract's billing policy ("month:1"). cohort: "YYYY-MM",
+        the month of the subscriber's first contract. currency: the scored currency.
+        nps: the latest answer's category (promoter, passive, detractor, none).
+    """
+
+    segment: str | None = None
+    plan: str | None = None
+    cadence: str | None = None
+    cohort: str | None = None
+    currency: str | None = None
+    nps: str | None = None
+
+    def fingerprint(self) -> str | None:
+        """The filter as a short string a cursor carries (None when nothing is filtered)."""
+        values = [self.segment, self.plan, self.cadence, self.cohort, self.currency, self.nps]
+        if not any(values):
+            return None
+        if values[1:] == [None] * 5:
+            return self.segment  # the shape cursors had before the other filters
+        return json.dumps(values, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
 class Cursor:
     sort: str
     segment: str | None
@@ -125,7 +158,55 @@ class SubscriberPage:
     next_cursor: str | None
 
 
-def _listing(shop_id: int, segment: str | None) -> Select[Any]:
+def _month_bounds(month: str) -> tuple[datetime, datetime]:
+    start = datetime.fromisoformat(f"{month}-01T00:00:00+00:00")
+    end = (
+        start.replace(year=start.year + 1, month=1)
+        if start.month == 12
+        else start.replace(month=start.month + 1)
+    )
+    return start, end
+
+
+def _filtered(stmt: Select[Any], shop_id: int, f: SubscriberFilter) -> Select[Any]:
+    sc = SubscriberScore.__table__
+    c = Contract.__table__
+    mine = (c.c.shop_id == shop_id) & (c.c.subscriber_id == sc.c.subscriber_id)
+    if f.segment in SEGMENT_GROUPS:
+        stmt = stmt.where(sc.c.segment.in_(SEGMENT_GROUPS[f.segment]))
+    elif f.segment == "new":
+        stmt = stmt.where(sc.c.tenure == 0, sc.c.segment != "churned")
+    elif f.segment == "paused":
+        stmt = stmt.where(exists().where(mine, c.c.status == "paused"))
+    elif f.segment is not None:
+        stmt = stmt.where(sc.c.segment == f.segment)
+    if f.plan is not None:
+        stmt = stmt.where(exists().where(mine, c.c.plan_name == f.plan))
+    if f.cadence is not None:
+        interval, _, count = f.cadence.partition(":")
+        stmt = stmt.where(
+            exists().where(
+                mine, c.c.billing_interval == interval, c.c.billing_interval_count == int(count)
+            )
+        )
+    if f.cohort is not None:
+        start, end = _month_bounds(f.cohort)
+        first = select(func.min(c.c.started_at)).where(mine).scalar_subquery()
+        stmt = stmt.where(and_(first >= start, first < end))
+    if f.currency is not None:
+        stmt = stmt.where(sc.c.currency == f.currency)
+    if f.nps == "promoter":
+        stmt = stmt.where(sc.c.nps_last >= 9)
+    elif f.nps == "passive":
+        stmt = stmt.where(sc.c.nps_last.between(7, 8))
+    elif f.nps == "detractor":
+        stmt = stmt.where(sc.c.nps_last <= 6)
+    elif f.nps == "none":
+        stmt = stmt.where(sc.c.nps_last.is_(None))
+    return stmt
+
+
+def _listing(shop_id: int, segment: str | SubscriberFilter | None) -> Select[Any]:
     sc = SubscriberScore.__table__
     sub = Subscriber.__table__
     stmt = (
@@ -148,9 +229,8 @@ def _listing(shop_id: int, segment: str | None) -> Select[Any]:
         .select_from(sc.join(sub, (sub.c.id == sc.c.subscriber_id) & (sub.c.shop_id == shop_id)))
         .where(sc.c.shop_id == shop_id)
     )
-    if segment is not None:
-        stmt = stmt.where(sc.c.segment == segment)
-    return stmt
+    f = segment if isinstance(segment, SubscriberFilter) else SubscriberFilter(segment=segment)
+    return _filtered(stmt, shop_id, f)
 
 
 def _money(value: Any) -> float | None:
@@ -162,8 +242,8 @@ def _name(first: str | None, last: str | None) -> str | None:
     return name or None
 
 
-def _item(row: Any) -> dict[str, Any]:
-    return {
+def _item(row: Any, with_id: bool = False) -> dict[str, Any]:
+    item = {
         "customer_id": row.customer_id,
         "name": _name(row.first_name, row.last_name),
         "email": row.email,
@@ -177,6 +257,9 @@ def _item(row: Any) -> dict[str, Any]:
         "segment": row.segment,
         "nps_last": row.nps_last,
     }
+    if with_id:
+        item["subscriber_id"] = row.subscriber_id
+    return item
 
 
 async def subscriber_page(
@@ -187,16 +270,23 @@ async def subscriber_page(
     segment: str | None = None,
     cursor: str | None = None,
     limit: int = DEFAULT_LIMIT,
+    filters: SubscriberFilter | None = None,
+    with_ids: bool = False,
 ) -> SubscriberPage:
-    """One page of the shop's scored subscribers. Raises BadCursor."""
+    """One page of the shop's scored subscribers. Raises BadCursor.
+
+    `filters` replaces `segment` when given (its segment field is the segment)."""
     column, descending = SORTS[sort]
     sc = SubscriberScore.__table__
     key = sc.c[column]
     sid = sc.c.subscriber_id
-    after = Cursor.decode(cursor, sort, segment) if cursor else None
+    where = filters if filters is not None else SubscriberFilter(segment=segment)
+    scope = where.fingerprint()
+    segment_arg = where
+    after = Cursor.decode(cursor, sort, scope) if cursor else None
     rows: list[Any] = []
     if after is None or after.scored:
-        stmt = _listing(shop_id, segment).where(key.is_not(None))
+        stmt = _listing(shop_id, segment_arg).where(key.is_not(None))
         if after is not None:
             pair = tuple_(key, sid)
             mark = tuple_(after.key, after.subscriber_id)
@@ -205,7 +295,7 @@ async def subscriber_page(
         rows = list((await session.execute(stmt.order_by(*order).limit(limit + 1))).all())
     if len(rows) <= limit:
         start = after.subscriber_id if after is not None and not after.scored else None
-        stmt = _listing(shop_id, segment).where(key.is_(None))
+        stmt = _listing(shop_id, segment_arg).where(key.is_(None))
         if start is not None:
             stmt = stmt.where(sid > start)
         more = await session.execute(stmt.order_by(sid.asc()).limit(limit + 1 - len(rows)))
@@ -215,10 +305,12 @@ async def subscriber_page(
     if rest:
         last = page[-1]
         last_key = getattr(last, column)
+        if last_key is not None:
+            last_key = float(last_key)  # Numeric MRR: a JSON number in the cursor
         next_cursor = Cursor(
-            sort, segment, last_key is not None, last_key, last.subscriber_id
+            sort, scope, last_key is not None, last_key, last.subscriber_id
         ).encode()
-    return SubscriberPage([_item(row) for row in page], next_cursor)
+    return SubscriberPage([_item(row, with_ids) for row in page], next_cursor)
 
 
 def _iso(value: datetime | date | None) -> str | None:
@@ -259,12 +351,14 @@ async def subscriber_detail(
                 c.c.started_at,
                 c.c.ended_at,
                 c.c.next_billing_date,
+                c.c.origin_order_id,
             )
             .where(c.c.shop_id == shop_id, c.c.subscriber_id == found.id)
             .order_by(c.c.started_at, c.c.contract_id)
         )
     ).all()
     return {
+        "subscriber_id": found.id,
         "customer_id": customer_id,
         "name": _name(found.first_name, found.last_name),
         "email": found.email,
@@ -291,6 +385,7 @@ async def subscriber_detail(
                 "started_at": _iso(row.started_at),
                 "ended_at": _iso(row.ended_at),
                 "next_billing_date": _iso(row.next_billing_date),
+                "origin_order_id": row.origin_order_id,
             }
             for row in contracts
         ],

@@ -12,6 +12,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from admin_ui.assets import ASSET_VERSION, IMMUTABLE
+from admin_ui.page import page_of
 from plugin.app import build_app_runtime, create_app
 from plugin.models import Shop
 from plugin.runtime import Runtime
@@ -26,6 +28,19 @@ APP_BRIDGE = "https://cdn.shopify.com/shopifycloud/app-bridge.js"
 POLARIS = "https://cdn.shopify.com/shopifycloud/polaris.js"
 DEMO_SHOP = "demo-coffee.myshopify.com"
 STATIC = Path(__file__).parents[2] / "admin_ui" / "static"
+NAV_HREFS = [
+    "/app",
+    "/app/subscribers",
+    "/app/retention",
+    "/app/cancellations",
+    "/app/feedback",
+    "/app/initiatives",
+    "/app/review",
+    "/app/plans",
+    "/app/billing",
+    "/app/save-offers",
+    "/app/settings",
+]
 
 
 @pytest.fixture
@@ -80,8 +95,8 @@ async def test_app_home_with_a_valid_id_token(
     assert f'src="{APP_BRIDGE}"' in first
     assert "async" not in first and "defer" not in first
     assert f'<script src="{POLARIS}"></script>' in html
-    assert "<s-page" in html and "<s-section" in html
-    assert "/static/admin/app.js" in html
+    assert "<s-page" in html and "<s-app-nav>" in html
+    assert f'src="/static/admin/{ASSET_VERSION}/app.js"' in html
     assert "demo-shim" not in html
 
     # First open: the id token was exchanged for the shop's offline token, stored encrypted.
@@ -197,22 +212,73 @@ async def test_shopify_unavailable_still_opens_the_page(
     assert shop is not None and shop.access_token_enc is None  # the next open tries again
 
 
-async def test_static_assets_are_served(page_client: httpx.AsyncClient) -> None:
-    for name, media in (("app.js", "javascript"), ("app.css", "text/css")):
-        response = await page_client.get(f"/static/admin/{name}")
+async def test_every_workspace_path_gets_the_shell_with_its_menu(
+    page_client: httpx.AsyncClient,
+) -> None:
+    token = session_token(sub="42")
+    query = "shop=" + SHOP + "&host=YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvdmg&embedded=1"
+    for path in ("/app", "/app/subscribers", "/app/subscribers/123", "/app/no-such-page"):
+        response = await page_client.get(f"{path}?{query}&id_token={token}")
+        assert response.status_code == 200, path
+        assert response.headers["content-security-policy"] == CSP
+        html = response.text
+        # The App Bridge menu: every page in the agreed order, the first one home.
+        hrefs = re.findall(r'<s-link href="([^"]+)"', html)
+        assert hrefs == NAV_HREFS
+        assert '<s-link href="/app" rel="home">Overview</s-link>' in html
+        assert 'data-base="/app"' in html
+        assert "vh-nav" not in html  # inside the admin, the admin draws the menu
+
+
+def test_a_path_names_its_page() -> None:
+    assert page_of("/app", "/app") == "overview"
+    assert page_of("/app/", "/app") == "overview"
+    assert page_of("/app/subscribers/12", "/app") == "subscribers"
+    assert page_of("/demo/retention", "/demo") == "retention"
+    assert page_of("/app/../../etc", "/app") == "overview"
+    assert page_of("/app/Bad<Name>", "/app") == "overview"
+
+
+async def test_static_assets_are_hashed_compressed_and_cached(
+    page_client: httpx.AsyncClient,
+) -> None:
+    for name, media in (
+        ("app.js", "javascript"),
+        ("app.css", "text/css"),
+        ("lib/dom.js", "javascript"),
+    ):
+        response = await page_client.get(f"/static/admin/{ASSET_VERSION}/{name}")
         assert response.status_code == 200
         assert media in response.headers["content-type"]
-        assert response.content == (STATIC / name).read_bytes()
+        assert response.headers["cache-control"] == IMMUTABLE
+        assert response.headers["content-encoding"] == "gzip"
+        assert int(response.headers["content-length"]) < len(response.content)
+        assert response.content == (STATIC / name).read_bytes()  # httpx un-gzips
+        again = await page_client.get(
+            f"/static/admin/{ASSET_VERSION}/{name}",
+            headers={"If-None-Match": response.headers["etag"]},
+        )
+        assert again.status_code == 304
+    # An old document's version (or none) still gets the file, but must revalidate it.
+    for url in ("/static/admin/0123456789ab/app.js", "/static/admin/app.js"):
+        stale = await page_client.get(url)
+        assert stale.status_code == 200 and stale.headers["cache-control"] == "no-cache"
+    for missing in ("/static/admin/nope.js", f"/static/admin/{ASSET_VERSION}/../page.py"):
+        assert (await page_client.get(missing)).status_code == 404
+    favicon = await page_client.get(f"/static/admin/{ASSET_VERSION}/favicon.svg")
+    assert favicon.headers["content-type"].startswith("image/svg+xml")
 
 
-def test_page_script_never_writes_markup() -> None:
-    """The page renders API data as text only; markup sinks would turn data into HTML."""
-    source = (STATIC / "app.js").read_text(encoding="utf-8")
-    for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
-        assert sink not in source
-    assert "textContent" in source
-    assert "Authorization: `Bearer ${token}`" in source
-    assert "window.shopify.idToken()" in source
+def test_page_scripts_never_write_markup() -> None:
+    """The pages render API data as text only; markup sinks would turn data into HTML."""
+    sources = {p.relative_to(STATIC).as_posix(): p.read_text("utf-8") for p in STATIC.rglob("*.js")}
+    assert "pages/overview.js" in sources and "lib/dom.js" in sources
+    for name, source in sources.items():
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in source, f"{name} uses {sink}"
+    shell = sources["app.js"]
+    assert "Authorization: `Bearer ${await sessionToken()}`" in shell
+    assert "window.shopify.idToken()" in shell
 
 
 # ---- demo ------------------------------------------------------------------------------------
@@ -230,9 +296,16 @@ async def test_demo_page_and_token_in_demo_mode(runtime: Runtime) -> None:
         assert "set-cookie" not in page.headers
         html = page.text
         assert f'<meta name="shopify-api-key" content="{API_KEY}">' in html
-        assert "/static/admin/demo-shim.js" in scripts(html)[0]
+        assert f"/static/admin/{ASSET_VERSION}/demo-shim.js" in scripts(html)[0]
         assert APP_BRIDGE not in html
         assert DEMO_SHOP in html
+        # Outside the admin the demo draws the same menu itself, under /demo.
+        assert re.findall(r'<a href="(/demo[^"]*)" data-page', html) == [
+            "/demo" + href.removeprefix("/app") for href in NAV_HREFS
+        ]
+        deep = await demo.get("/demo/subscribers/123")
+        assert deep.status_code == 200 and 'data-base="/demo"' in deep.text
+        assert 'aria-current="page">Subscribers' in deep.text
 
         minted = await demo.get("/demo/token")
         assert minted.status_code == 200
@@ -263,3 +336,16 @@ async def test_demo_token_only_for_the_machine_itself(runtime: Runtime) -> None:
 def test_demo_shop_must_be_a_shop_domain() -> None:
     with pytest.raises(ValueError, match="not a shop domain"):
         create_app(demo_shop="demo.example.com")
+
+
+def test_every_explained_number_has_a_definition() -> None:
+    """Each `explain("key")` / tile key in the pages names a metric of the definitions list."""
+    from plugin.scoring.definitions import BY_KEY
+
+    used: set[str] = set()
+    for path in STATIC.rglob("*.js"):
+        source = path.read_text("utf-8")
+        used |= set(re.findall(r'explain\("([a-z_]+)"\)', source))
+        used |= set(re.findall(r'tile\("[^"]+", "([a-z_]+)"', source))
+    assert used, "the pages explain their numbers"
+    assert used <= set(BY_KEY), f"undefined: {sorted(used - set(BY_KEY))}"
