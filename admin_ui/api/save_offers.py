@@ -73,7 +73,10 @@ async def save_offers_get(_request: Request, ctx: AdminContext) -> Response:
     async with transaction(ctx.runtime.sessionmaker, ctx.runtime.queue) as tx:
         shop_id = await ensure_shop(tx.session, ctx.shop_domain)
         body = await _config(tx.session, shop_id)
-        body["report"] = await shop_report(tx.session, shop_id, utcnow())
+        body["report"] = report = await shop_report(tx.session, shop_id, utcnow())
+    labels = {r["code"]: r["label"] for r in body["reasons"]}
+    for row in report["rows"]:
+        row["reason_label"] = labels.get(row["reason"], row["reason"])
     body["definitions"] = DEFINITIONS
     return ok(body)
 

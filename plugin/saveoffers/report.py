@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.models import Contract
 from plugin.models.self_service import CancelFlow
-from plugin.saveoffers.offers import label
+from plugin.saveoffers.offers import describe, label
 from plugin.value.save_rate import HORIZONS_DAYS, FlowOutcome, OfferResult, save_report
 
 DAY_S = 86400.0
@@ -74,11 +74,23 @@ def report_json(results: list[OfferResult]) -> list[dict[str, Any]]:
     return rows
 
 
+async def offer_texts(session: AsyncSession, shop_id: int) -> dict[str, str]:
+    """Report label → the offer in words, for every offer a flow of the shop recorded."""
+    offers = await session.scalars(
+        select(CancelFlow.offer).where(CancelFlow.shop_id == shop_id, CancelFlow.offer.is_not(None))
+    )
+    return {label(offer): describe(offer) for offer in offers if offer}
+
+
 async def shop_report(session: AsyncSession, shop_id: int, now: datetime) -> dict[str, Any]:
     flows = await flow_outcomes(session, shop_id, now)
+    texts = await offer_texts(session, shop_id) if flows else {}
+    rows = report_json(save_report(flows))
+    for row in rows:
+        row["offer_text"] = texts.get(row["offer"], row["offer"])
     return {
         "as_of": now.isoformat(),
         "horizons": list(HORIZONS_DAYS),
         "flows_counted": len(flows),
-        "rows": report_json(save_report(flows)),
+        "rows": rows,
     }

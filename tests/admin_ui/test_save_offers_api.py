@@ -162,3 +162,7 @@ async def test_the_report_counts_flows_of_this_shop_only_with_their_save_rate(
     assert h30["save_rate"] == pytest.approx(0.25)
     assert h30["ci_low"] < 0.25 < h30["ci_high"]
     assert row["acceptance_rate"] == pytest.approx(0.75)
+    assert (row["reason_label"], row["offer_text"]) == (
+        "It is too expensive",
+        "Skip your next delivery instead",
+    )

@@ -1,7 +1,7 @@
 """self service: actions, save offer settings, cancel flows and their steps
 
 Revision ID: 0016_self_service
-Revises: 0001
+Revises: 0012_workspace
 Create Date: 2026-12-07 09:17:37.427624
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import plugin.models.base
 
 revision: str = "0016_self_service"
-down_revision: str | None = "0001"
+down_revision: str | None = "0012_workspace"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
