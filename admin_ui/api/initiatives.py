@@ -10,7 +10,6 @@ The shop is the session token's; another shop's initiative is a 404, like a miss
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from datetime import date
 from typing import Any
@@ -19,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from admin_ui.api.common import not_found, ok
+from admin_ui.api.common import BodyInvalid, json_body, not_found, ok
 from admin_ui.auth import AdminContext
 from plugin.db.transaction import transaction
 from plugin.inbox import ensure_shop
@@ -130,19 +129,10 @@ def _invalid(error: InitiativeInvalid) -> JSONResponse:
 
 async def _json_body(request: Request) -> Any:
     """The request's JSON document; InitiativeInvalid("body") when it is not one."""
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json":
-        raise InitiativeInvalid("body", "must be JSON (Content-Type: application/json)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise InitiativeInvalid("body", f"must be at most {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
     try:
-        return json.loads(b"".join(chunks))
-    except ValueError:
-        raise InitiativeInvalid("body", "is not valid JSON") from None
+        return await json_body(request, MAX_BODY_BYTES)
+    except BodyInvalid as exc:
+        raise InitiativeInvalid(exc.field, exc.message) from None
 
 
 _MAX_ID = 2**63 - 1

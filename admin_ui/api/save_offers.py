@@ -11,13 +11,12 @@ The shop is the session token's. Definitions in docs/metrics.md ("Save offers").
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from admin_ui.api.common import ok
+from admin_ui.api.common import BodyInvalid, json_body, ok
 from admin_ui.auth import AdminContext
 from plugin.db.transaction import transaction
 from plugin.inbox import ensure_shop
@@ -81,20 +80,11 @@ async def save_offers_get(_request: Request, ctx: AdminContext) -> Response:
     return ok(body)
 
 
-async def _json_body(request: Request) -> Any:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/json":
-        raise OfferInvalid("body", "must be JSON (Content-Type: application/json)")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise OfferInvalid("body", f"must be at most {MAX_BODY_BYTES} bytes")
-        chunks.append(chunk)
+async def _json_object(request: Request) -> dict[str, Any]:
     try:
-        data = json.loads(b"".join(chunks))
-    except ValueError:
-        raise OfferInvalid("body", "is not valid JSON") from None
+        data = await json_body(request, MAX_BODY_BYTES)
+    except BodyInvalid as exc:
+        raise OfferInvalid(exc.field, exc.message) from None
     if not isinstance(data, dict):
         raise OfferInvalid("body", "must be a JSON object")
     return data
@@ -102,7 +92,7 @@ async def _json_body(request: Request) -> Any:
 
 async def save_offers_put(request: Request, ctx: AdminContext) -> Response:
     try:
-        data = await _json_body(request)
+        data = await _json_object(request)
         async with transaction(ctx.runtime.sessionmaker, ctx.runtime.queue) as tx:
             shop_id = await ensure_shop(tx.session, ctx.shop_domain)
             settings = await offer_settings(tx.session, shop_id)

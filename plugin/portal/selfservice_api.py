@@ -24,15 +24,12 @@ from starlette.responses import JSONResponse, Response
 from plugin.db.transaction import Tx, transaction
 from plugin.models import Shop, Subscriber
 from plugin.models.base import utcnow
-from plugin.portal.api import _claims, _json
+from plugin.portal.api import _claims, _json, customer_of
 from plugin.portal.common import (
     BodyError,
-    customer_key,
     error_body,
     read_answer,
     runtime_of,
-    shop_and_subscriber,
-    within_limit,
 )
 from plugin.portal.selfservice_pages import CHANGE_FIELDS, DECISION_FIELDS, REASON_FIELDS, status_of
 from plugin.saveoffers.flow import accept_offer, confirm_cancel, own_flow, shown_offer, start_flow
@@ -46,7 +43,6 @@ from plugin.selfservice.service import (
 )
 from plugin.surveys.answers import Channel
 from plugin.surveys.errors import AnswerInvalid
-from plugin.surveys.ratelimit import CUSTOMER_LIMIT, retry_after_header
 from plugin.surveys.validation import parse_contract_id
 
 Handler = Callable[[Request, Tx, Shop, Subscriber], Awaitable[Response]]
@@ -65,19 +61,12 @@ async def _as_customer(request: Request, handler: Handler) -> Response:
     claims = _claims(request)
     if isinstance(claims, JSONResponse):
         return claims
-    assert claims.customer_id is not None
     rt = runtime_of(request)
     async with transaction(rt.sessionmaker, rt.queue) as tx:
-        shop, subscriber = await shop_and_subscriber(tx.session, claims.shop, claims.customer_id)
-        if shop is None:
-            return _json(error_body("unavailable", "this store does not offer this"), 404)
-        decision = await within_limit(rt, customer_key(shop.id, claims.customer_id), CUSTOMER_LIMIT)
-        if not decision.allowed:
-            return _json(
-                error_body("rate_limited", "too many requests"),
-                429,
-                **{"Retry-After": retry_after_header(decision)},
-            )
+        found = await customer_of(tx, rt, claims)
+        if isinstance(found, JSONResponse):
+            return found
+        shop, subscriber = found
         if subscriber is None:
             return _not_found()
         try:

@@ -197,6 +197,46 @@ async def _carry_out(
     )
 
 
+@dataclass(frozen=True)
+class _Step:
+    """One decision of a flow: what is recorded whether it works or not."""
+
+    session: AsyncSession
+    flow: CancelFlow
+    contract: Contract
+    subscriber: Subscriber
+    action: str
+    now: datetime
+
+    async def record(
+        self, step: str, detail: dict[str, Any], error: Exception | None = None
+    ) -> None:
+        refused = None if error is None else _as_refusal(error)
+        step_detail = (
+            detail if refused is None else {"code": refused.code, "message": refused.message}
+        )
+        add_step(self.session, self.flow, step, self.now, **step_detail)
+        await record_action(
+            self.session,
+            self.flow.shop_id,
+            self.contract,
+            self.subscriber,
+            self.action,
+            self.flow.channel,
+            self.now,
+            detail,
+            refused=refused,
+        )
+
+    async def refuse(
+        self, step: str, detail: dict[str, Any], error: Exception
+    ) -> SelfServiceRefused:
+        """Record the refusal; the error to raise (the flow stays open, the contract unchanged)."""
+        await self.record(step, detail, error)
+        refused = _as_refusal(error)
+        return SelfServiceRefused(refused.message, code=refused.code or "refused")
+
+
 async def accept_offer(
     session: AsyncSession,
     editor: ContractEditor,
@@ -212,36 +252,13 @@ async def accept_offer(
     if flow.outcome != OPEN or not flow.offer_shown or not flow.offer:
         raise SelfServiceRefused("This offer is no longer open.", code="closed")
     offer = flow.offer
-    action = OFFER_ACTION[offer["kind"]]
+    step = _Step(session, flow, contract, subscriber, OFFER_ACTION[offer["kind"]], now)
     try:
         message, detail, resume = await _carry_out(editor, view, offer, values, now)
     except (ContractEditRefused, TransientError, SelfServiceRefused) as exc:
-        refused = _as_refusal(exc)
-        add_step(session, flow, "offer_failed", now, code=refused.code, message=refused.message)
-        await record_action(
-            session,
-            flow.shop_id,
-            contract,
-            subscriber,
-            action,
-            flow.channel,
-            now,
-            {"offer": offer},
-            refused=refused,
-        )
-        raise SelfServiceRefused(refused.message, code=refused.code or "refused") from exc
+        raise await step.refuse("offer_failed", {"offer": offer}, exc) from exc
     flow.outcome, flow.decided_at, flow.resume_on = ACCEPTED, now, resume
-    add_step(session, flow, "offer_accepted", now, **detail)
-    await record_action(
-        session,
-        flow.shop_id,
-        contract,
-        subscriber,
-        action,
-        flow.channel,
-        now,
-        {"offer": offer, **detail},
-    )
+    await step.record("offer_accepted", {"offer": offer, **detail})
     return message
 
 
@@ -257,28 +274,13 @@ async def confirm_cancel(
     unchanged) when Shopify refuses or cannot be reached."""
     if flow.outcome != OPEN:
         raise SelfServiceRefused("This cancellation is already settled.", code="closed")
+    step = _Step(session, flow, contract, subscriber, "cancel", now)
     try:
         await editor.cancel(f"gid://shopify/SubscriptionContract/{contract.contract_id}")
     except (ContractEditRefused, TransientError) as exc:
-        refused = _as_refusal(exc)
-        add_step(session, flow, "cancel_failed", now, code=refused.code, message=refused.message)
-        await record_action(
-            session,
-            flow.shop_id,
-            contract,
-            subscriber,
-            "cancel",
-            flow.channel,
-            now,
-            {},
-            refused=refused,
-        )
-        raise SelfServiceRefused(refused.message, code=refused.code or "refused") from exc
+        raise await step.refuse("cancel_failed", {}, exc) from exc
     flow.outcome, flow.decided_at = CANCELLED, now
-    add_step(session, flow, "cancel_confirmed", now)
-    await record_action(
-        session, flow.shop_id, contract, subscriber, "cancel", flow.channel, now, {}
-    )
+    await step.record("cancel_confirmed", {})
 
 
 def _as_refusal(exc: Exception) -> ContractEditRefused:

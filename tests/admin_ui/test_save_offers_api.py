@@ -3,18 +3,13 @@ from stored cancel flows, scoped to the token's shop."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 
-from plugin.db.transaction import transaction
-from plugin.models import Contract, Shop, Subscriber
-from plugin.models.base import utcnow
-from plugin.models.self_service import CancelFlow
 from plugin.runtime import Runtime
+from tests.support.self_service import add_flows
 from tests.support.signing import session_token
 
 SHOP = "save-offers-api.myshopify.com"
@@ -97,52 +92,9 @@ async def test_the_report_counts_flows_of_this_shop_only_with_their_save_rate(
 ) -> None:
     await put(client, {"offers": {"too_expensive": {"kind": "skip"}}})
     await put(client, {"offers": {"too_expensive": {"kind": "skip"}}}, shop=OTHER)
-    now = utcnow()
-    # Offered: 4 flows 100 days old, 3 accepted, one contract ended on day 10 (an acceptor).
-    # Holdout: 2 flows, one ended on day 20. At 30 days: kept 3/4 vs 1/2, save rate 0.25.
-    plan = [
-        (False, "accepted", 10),
-        (False, "accepted", None),
-        (False, "accepted", None),
-        (False, "cancelled", None),
-        (True, "cancelled", 20),
-        (True, "cancelled", None),
-    ]
-    async with transaction(runtime.sessionmaker, None) as tx:
-        for domain in (SHOP, OTHER):
-            shop = await tx.session.scalar(select(Shop).where(Shop.domain == domain))
-            assert shop is not None
-            for n, (holdout, outcome, ended_day) in enumerate(plan):
-                started = now - timedelta(days=100)
-                sub = Subscriber(shop_id=shop.id, customer_id=1000 + n, first_seen_at=started)
-                tx.session.add(sub)
-                await tx.session.flush()
-                ended = started + timedelta(days=ended_day) if ended_day else None
-                contract = Contract(
-                    shop_id=shop.id,
-                    contract_id=2000 + n,
-                    subscriber_id=sub.id,
-                    status="cancelled" if ended else "active",
-                    status_at=ended or started,
-                    started_at=started - timedelta(days=200),
-                    ended_at=ended,
-                )
-                tx.session.add(contract)
-                await tx.session.flush()
-                tx.session.add(
-                    CancelFlow(
-                        shop_id=shop.id,
-                        contract_pk=contract.id,
-                        subscriber_id=sub.id,
-                        reason_code="too_expensive",
-                        channel="proxy",
-                        holdout=holdout,
-                        offer={"kind": "skip"},
-                        offer_shown=not holdout,
-                        outcome=outcome,
-                        started_at=started,
-                    )
-                )
+    # REPORT_PLAN: at 30 days kept 3/4 offered against 1/2 held out, save rate 0.25.
+    await add_flows(runtime, SHOP)
+    await add_flows(runtime, OTHER)
     body = (await client.get(URL, headers=auth())).json()
     [row] = body["report"]["rows"]
     assert (row["reason"], row["offer"], row["offered"], row["accepted"], row["holdout"]) == (

@@ -5,7 +5,6 @@ Screenshot in test-artifacts/."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,68 +12,24 @@ from sqlalchemy import select
 
 from plugin.app import create_app
 from plugin.db.transaction import transaction
-from plugin.models import Contract, Shop, Subscriber
-from plugin.models.base import utcnow
-from plugin.models.self_service import CancelFlow
+from plugin.models import Shop
 from plugin.runtime import Runtime
 from plugin.saveoffers.offers import offer_settings
 from tests.browser.test_browser_portal import ARTIFACTS, _serve, browser
+from tests.support.self_service import add_flows
 from tests.support.signing import SHOP
 
 pytestmark = pytest.mark.browser
 __all__ = ["browser"]
 
-# (holdout, outcome, ended after days): offered 4, 3 accepted, one acceptor gone by day 10;
-# holdout 2, one gone by day 20. At 30 days: kept 3/4 offered vs 1/2 held out.
-PLAN = [
-    (False, "accepted", 10),
-    (False, "accepted", None),
-    (False, "accepted", None),
-    (False, "cancelled", None),
-    (True, "cancelled", 20),
-    (True, "cancelled", None),
-]
-
 
 async def seed(runtime: Runtime) -> None:
-    now = utcnow()
-    started = now - timedelta(days=100)
+    await add_flows(runtime, SHOP)
     async with transaction(runtime.sessionmaker, None) as tx:
-        shop = Shop(domain=SHOP)
-        tx.session.add(shop)
-        await tx.session.flush()
-        settings = await offer_settings(tx.session, shop.id)
+        shop_id = await tx.session.scalar(select(Shop.id).where(Shop.domain == SHOP))
+        assert shop_id is not None
+        settings = await offer_settings(tx.session, shop_id)
         settings.offers = {"too_expensive": {"kind": "skip"}}
-        for n, (holdout, outcome, ended_day) in enumerate(PLAN):
-            sub = Subscriber(shop_id=shop.id, customer_id=3000 + n, first_seen_at=started)
-            tx.session.add(sub)
-            await tx.session.flush()
-            ended = started + timedelta(days=ended_day) if ended_day else None
-            contract = Contract(
-                shop_id=shop.id,
-                contract_id=4000 + n,
-                subscriber_id=sub.id,
-                status="cancelled" if ended else "active",
-                status_at=ended or started,
-                started_at=started - timedelta(days=200),
-                ended_at=ended,
-            )
-            tx.session.add(contract)
-            await tx.session.flush()
-            tx.session.add(
-                CancelFlow(
-                    shop_id=shop.id,
-                    contract_pk=contract.id,
-                    subscriber_id=sub.id,
-                    reason_code="too_expensive",
-                    channel="proxy",
-                    holdout=holdout,
-                    offer={"kind": "skip"},
-                    offer_shown=not holdout,
-                    outcome=outcome,
-                    started_at=started,
-                )
-            )
 
 
 @pytest.fixture

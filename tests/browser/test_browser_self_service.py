@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 
-from plugin.app import build_app_runtime, create_app
+from plugin.app import create_app
 from plugin.runtime import Runtime
 from tests.browser.storefront import PREFIX, Visitor, storefront
 from tests.browser.test_browser_portal import ARTIFACTS, Site, _serve, browser
-from tests.conftest import empty_tables, make_settings
 from tests.support.fake_shopify import FakeShopify
-from tests.support.self_service import SelfServiceWorld, self_service_world
+from tests.support.self_service import SelfServiceWorld, runtime_with_fake, self_service_world
 from tests.support.signing import SHOP
 
 pytestmark = pytest.mark.browser
@@ -30,12 +29,8 @@ def fake() -> FakeShopify:
 
 @pytest.fixture
 async def shop_runtime(sqlite_url: str, fake: FakeShopify) -> AsyncIterator[Runtime]:
-    runtime = await build_app_runtime(make_settings(sqlite_url), http=fake.client())
-    try:
+    async for runtime in runtime_with_fake(sqlite_url, fake):
         yield runtime
-    finally:
-        await empty_tables(runtime)
-        await runtime.close()
 
 
 @pytest.fixture
@@ -107,9 +102,7 @@ async def walk_to_offer(browser: Any, site: Site, world: SelfServiceWorld, name:
 async def test_cancel_flow_accepting_the_offer_skips_the_delivery(
     browser: Any, site: Site, shop_runtime: Runtime, fake: FakeShopify
 ) -> None:
-    world = await self_service_world(
-        shop_runtime, fake, offers={"too_expensive": {"kind": "skip"}}
-    )
+    world = await self_service_world(shop_runtime, fake, offers={"too_expensive": {"kind": "skip"}})
     page = await walk_to_offer(browser, site, world, "accept")
     await page.get_by_role("button", name="Yes, skip your next delivery instead").click()
     await page.get_by_role("heading", name="Thank you for staying").wait_for()
@@ -121,9 +114,7 @@ async def test_cancel_flow_accepting_the_offer_skips_the_delivery(
 async def test_cancel_flow_declining_the_offer_cancels(
     browser: Any, site: Site, shop_runtime: Runtime, fake: FakeShopify
 ) -> None:
-    world = await self_service_world(
-        shop_runtime, fake, offers={"too_expensive": {"kind": "skip"}}
-    )
+    world = await self_service_world(shop_runtime, fake, offers={"too_expensive": {"kind": "skip"}})
     page = await walk_to_offer(browser, site, world, "decline")
     await page.get_by_role("button", name="No thanks, cancel my subscription").click()
     await page.get_by_role("heading", name="Your subscription is cancelled").wait_for()

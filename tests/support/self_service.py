@@ -3,18 +3,22 @@ the shop's offline token stored: what self-service and cancel-flow tests start f
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from plugin.app import build_app_runtime
 from plugin.db.transaction import transaction
 from plugin.models import Contract, Shop, Subscriber
-from plugin.models.self_service import SaveOfferSettings
+from plugin.models.base import utcnow
+from plugin.models.self_service import CancelFlow, SaveOfferSettings
 from plugin.runtime import Runtime
 from plugin.saveoffers.offers import offer_settings
 from plugin.shopify.tokens import TokenCipher
+from tests.conftest import empty_tables, make_settings
 from tests.support.fake_shopify import FakeShopify
 from tests.support.signing import SHOP
 
@@ -79,3 +83,70 @@ async def self_service_world(
         settings.holdout_share = holdout_share
         await tx.session.flush()
         return SelfServiceWorld(shop.id, subscriber.id, customer_id, contract.id, contract_id)
+
+
+async def runtime_with_fake(database_url: str, fake: FakeShopify) -> AsyncIterator[Runtime]:
+    """A runtime whose Admin API calls reach `fake`; its tables emptied afterwards."""
+    runtime = await build_app_runtime(make_settings(database_url), http=fake.client())
+    try:
+        yield runtime
+    finally:
+        await empty_tables(runtime)
+        await runtime.close()
+
+
+# (holdout, outcome, ended after days) of flows started 100 days ago for `too_expensive` with
+# a skip offer: offered 4, 3 accepted, one acceptor gone by day 10; holdout 2, one gone by
+# day 20. At 30 days: kept 3/4 offered against 1/2 held out, a true save rate of +25 points.
+REPORT_PLAN = (
+    (False, "accepted", 10),
+    (False, "accepted", None),
+    (False, "accepted", None),
+    (False, "cancelled", None),
+    (True, "cancelled", 20),
+    (True, "cancelled", None),
+)
+
+
+async def add_flows(
+    runtime: Runtime, domain: str, plan: Sequence[tuple[bool, str, int | None]] = REPORT_PLAN
+) -> None:
+    """One subscriber, contract and cancel flow per entry of `plan`, in the shop `domain`
+    (created when missing)."""
+    started = utcnow() - timedelta(days=100)
+    async with transaction(runtime.sessionmaker, None) as tx:
+        shop = await tx.session.scalar(select(Shop).where(Shop.domain == domain))
+        if shop is None:
+            shop = Shop(domain=domain)
+            tx.session.add(shop)
+            await tx.session.flush()
+        for n, (holdout, outcome, ended_day) in enumerate(plan):
+            sub = Subscriber(shop_id=shop.id, customer_id=3000 + n, first_seen_at=started)
+            tx.session.add(sub)
+            await tx.session.flush()
+            ended = started + timedelta(days=ended_day) if ended_day else None
+            contract = Contract(
+                shop_id=shop.id,
+                contract_id=4000 + n,
+                subscriber_id=sub.id,
+                status="cancelled" if ended else "active",
+                status_at=ended or started,
+                started_at=started - timedelta(days=200),
+                ended_at=ended,
+            )
+            tx.session.add(contract)
+            await tx.session.flush()
+            tx.session.add(
+                CancelFlow(
+                    shop_id=shop.id,
+                    contract_pk=contract.id,
+                    subscriber_id=sub.id,
+                    reason_code="too_expensive",
+                    channel="proxy",
+                    holdout=holdout,
+                    offer={"kind": "skip"},
+                    offer_shown=not holdout,
+                    outcome=outcome,
+                    started_at=started,
+                )
+            )

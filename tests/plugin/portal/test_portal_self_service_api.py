@@ -10,15 +10,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from plugin.app import build_app_runtime, create_app
+from plugin.app import create_app
 from plugin.models import ContractChange
 from plugin.models.self_service import CancelFlow, SelfServiceAction
 from plugin.runtime import Runtime
-from tests.conftest import empty_tables, make_settings
 from tests.plugin.portal.portal_helpers import bearer
 from tests.support.asgi import asgi_client
 from tests.support.fake_shopify import FakeShopify
-from tests.support.self_service import self_service_world
+from tests.support.self_service import runtime_with_fake, self_service_world
 from tests.support.signing import SHOP
 
 
@@ -29,12 +28,8 @@ def fake() -> FakeShopify:
 
 @pytest.fixture
 async def rt(db_url: str, fake: FakeShopify) -> AsyncIterator[Runtime]:
-    runtime = await build_app_runtime(make_settings(db_url), http=fake.client())
-    try:
+    async for runtime in runtime_with_fake(db_url, fake):
         yield runtime
-    finally:
-        await empty_tables(runtime)
-        await runtime.close()
 
 
 @pytest.fixture
