@@ -36,6 +36,7 @@ from plugin.saveoffers.flow import accept_offer, confirm_cancel, own_flow, shown
 from plugin.selfservice.service import (
     SelfServiceRefused,
     editor_for,
+    open_view,
     own_contract,
     own_contracts,
     perform,
@@ -103,8 +104,9 @@ async def subscription(request: Request) -> Response:
         contract = await own_contract(tx.session, shop.id, subscriber, r.path_params["contract_id"])
         if contract is None:
             return _not_found()
-        editor = await editor_for(runtime_of(r), tx.session, shop)
-        view = await subscription_view(editor, contract, subscriber, utcnow())
+        _editor, view = await open_view(
+            runtime_of(r), tx.session, shop, contract, subscriber, utcnow()
+        )
         return _json(view.as_json())
 
     return await _as_customer(request, handler)
@@ -116,9 +118,8 @@ async def change(request: Request) -> Response:
         if contract is None:
             return _not_found()
         values = await _body(r, CHANGE_FIELDS)
-        editor = await editor_for(runtime_of(r), tx.session, shop)
         now = utcnow()
-        view = await subscription_view(editor, contract, subscriber, now)
+        editor, view = await open_view(runtime_of(r), tx.session, shop, contract, subscriber, now)
         try:
             done = await perform(
                 tx.session,
@@ -166,8 +167,9 @@ async def start_cancel(request: Request) -> Response:
         if offer is not None:
             body["offer"] = {"kind": offer.kind, "text": offer.text, **offer.params}
             if offer.kind == "cadence":
-                editor = await editor_for(runtime_of(r), tx.session, shop)
-                view = await subscription_view(editor, contract, subscriber, utcnow())
+                _, view = await open_view(
+                    runtime_of(r), tx.session, shop, contract, subscriber, utcnow()
+                )
                 body["offer"]["frequency_choices"] = view.as_json()["frequency_choices"]
         return _json(body, 201)
 

@@ -13,13 +13,14 @@ a contract or flow of another subscriber is a 404, like one that does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 
-from plugin.db.transaction import transaction
+from plugin.db.transaction import Tx, transaction
 from plugin.models import Contract
 from plugin.models.base import utcnow
 from plugin.portal.common import BodyError, read_answer, runtime_of
@@ -32,6 +33,7 @@ from plugin.selfservice.service import (
     SelfServiceRefused,
     SubscriptionView,
     editor_for,
+    open_view,
     own_contract,
     own_contracts,
     perform,
@@ -44,6 +46,26 @@ from plugin.surveys.validation import parse_contract_id
 CHANGE_FIELDS = ("action", "cycle", "plan_id", "line", "quantity", "_ft")
 REASON_FIELDS = ("contract_id", "reason", "comment", "_ft")
 DECISION_FIELDS = ("decision", "plan_id", "_ft")
+
+
+ProxyHandler = Callable[[Request, Tx, Visit], Awaitable[Response]]
+
+
+def _proxy_page(handler: ProxyHandler) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint: one transaction, the verified visitor (or the page refusing them), then
+    `handler`. A response returned commits what the handler recorded, refusals included."""
+
+    async def endpoint(request: Request) -> Response:
+        rt = runtime_of(request)
+        async with transaction(rt.sessionmaker, rt.queue) as tx:
+            visit = await _visit(request, tx.session, json_out=False)
+            if isinstance(visit, Response):
+                return visit
+            return await handler(request, tx, visit)
+
+    endpoint.__name__ = handler.__name__
+    endpoint.__doc__ = handler.__doc__
+    return endpoint
 
 
 def status_of(refused: SelfServiceRefused) -> int:
@@ -109,30 +131,26 @@ def _subscription_page(
     )
 
 
-async def subscriptions_page(request: Request) -> Response:
+@_proxy_page
+async def subscriptions_page(request: Request, tx: Tx, visit: Visit) -> Response:
     """GET /proxy/subscriptions."""
-    rt = runtime_of(request)
-    async with transaction(rt.sessionmaker, rt.queue) as tx:
-        visit = await _visit(request, tx.session, json_out=False)
-        if isinstance(visit, Response):
-            return visit
-        contracts = (
-            await own_contracts(tx.session, visit.shop.id, visit.subscriber.id)
-            if visit.subscriber is not None
-            else []
-        )
-        return visit.page.render(
-            "subscriptions.html",
-            title="Your subscriptions",
-            contracts=[
-                {
-                    "href": visit.action(f"subscriptions/{c.contract_id}"),
-                    "name": c.plan_name or f"Subscription #{c.contract_id}",
-                    "status": c.status,
-                }
-                for c in contracts
-            ],
-        )
+    contracts = (
+        await own_contracts(tx.session, visit.shop.id, visit.subscriber.id)
+        if visit.subscriber is not None
+        else []
+    )
+    return visit.page.render(
+        "subscriptions.html",
+        title="Your subscriptions",
+        contracts=[
+            {
+                "href": visit.action(f"subscriptions/{c.contract_id}"),
+                "name": c.plan_name or f"Subscription #{c.contract_id}",
+                "status": c.status,
+            }
+            for c in contracts
+        ],
+    )
 
 
 async def _contract_of(request: Request, session: AsyncSession, visit: Visit) -> Contract | None:
@@ -140,66 +158,58 @@ async def _contract_of(request: Request, session: AsyncSession, visit: Visit) ->
     return await own_contract(session, visit.shop.id, visit.subscriber, int(raw)) if raw else None
 
 
-async def subscription_page(request: Request) -> Response:
+@_proxy_page
+async def subscription_page(request: Request, tx: Tx, visit: Visit) -> Response:
     """GET /proxy/subscriptions/{contract_id}."""
-    rt = runtime_of(request)
-    async with transaction(rt.sessionmaker, rt.queue) as tx:
-        visit = await _visit(request, tx.session, json_out=False)
-        if isinstance(visit, Response):
-            return visit
-        contract = await _contract_of(request, tx.session, visit)
-        if contract is None or visit.subscriber is None:
-            return _not_found(visit)
-        try:
-            editor = await editor_for(rt, tx.session, visit.shop)
-            view = await subscription_view(editor, contract, visit.subscriber, utcnow())
-        except SelfServiceRefused as refused:
-            return _message(visit, "Subscription", refused.message, status_of(refused))
-        return _subscription_page(request, visit, view)
+    contract = await _contract_of(request, tx.session, visit)
+    if contract is None or visit.subscriber is None:
+        return _not_found(visit)
+    try:
+        _editor, view = await open_view(
+            runtime_of(request), tx.session, visit.shop, contract, visit.subscriber, utcnow()
+        )
+    except SelfServiceRefused as refused:
+        return _message(visit, "Subscription", refused.message, status_of(refused))
+    return _subscription_page(request, visit, view)
 
 
-async def change_subscription(request: Request) -> Response:
+@_proxy_page
+async def change_subscription(request: Request, tx: Tx, visit: Visit) -> Response:
     """POST /proxy/subscriptions/{contract_id}: one change, then the page again saying how it
     went. A refusal is recorded (committed) and the contract is unchanged."""
-    rt = runtime_of(request)
-    async with transaction(rt.sessionmaker, rt.queue) as tx:
-        visit = await _visit(request, tx.session, json_out=False)
-        if isinstance(visit, Response):
-            return visit
-        contract = await _contract_of(request, tx.session, visit)
-        if contract is None or visit.subscriber is None:
-            return _not_found(visit)
-        values = await _form(request, visit, CHANGE_FIELDS)
-        if isinstance(values, Response):
-            return values
-        now = utcnow()
-        try:
-            editor = await editor_for(rt, tx.session, visit.shop)
-            view = await subscription_view(editor, contract, visit.subscriber, now)
-        except SelfServiceRefused as refused:
-            return _message(visit, "Subscription", refused.message, status_of(refused))
-        try:
-            done = await perform(
-                tx.session,
-                editor,
-                view,
-                shop_id=visit.shop.id,
-                contract=contract,
-                subscriber=visit.subscriber,
-                action=str(values.get("action") or ""),
-                values=values,
-                channel=Channel.PROXY,
-                now=now,
-            )
-        except SelfServiceRefused as refused:
-            return _subscription_page(
-                request, visit, view, status_of(refused), problem=refused.message
-            )
-        try:
-            view = await subscription_view(editor, contract, visit.subscriber, utcnow())
-        except SelfServiceRefused:
-            return _message(visit, "Subscription", done, done=done)
-        return _subscription_page(request, visit, view, done=done)
+    contract = await _contract_of(request, tx.session, visit)
+    if contract is None or visit.subscriber is None:
+        return _not_found(visit)
+    values = await _form(request, visit, CHANGE_FIELDS)
+    if isinstance(values, Response):
+        return values
+    now = utcnow()
+    try:
+        editor, view = await open_view(
+            runtime_of(request), tx.session, visit.shop, contract, visit.subscriber, now
+        )
+    except SelfServiceRefused as refused:
+        return _message(visit, "Subscription", refused.message, status_of(refused))
+    try:
+        done = await perform(
+            tx.session,
+            editor,
+            view,
+            shop_id=visit.shop.id,
+            contract=contract,
+            subscriber=visit.subscriber,
+            action=str(values.get("action") or ""),
+            values=values,
+            channel=Channel.PROXY,
+            now=now,
+        )
+    except SelfServiceRefused as refused:
+        return _subscription_page(request, visit, view, status_of(refused), problem=refused.message)
+    try:
+        view = await subscription_view(editor, contract, visit.subscriber, utcnow())
+    except SelfServiceRefused:
+        return _message(visit, "Subscription", done, done=done)
+    return _subscription_page(request, visit, view, done=done)
 
 
 async def _reason_form(
@@ -233,14 +243,10 @@ async def _reason_form(
     )
 
 
-async def cancel_page(request: Request) -> Response:
+@_proxy_page
+async def cancel_page(request: Request, tx: Tx, visit: Visit) -> Response:
     """GET /proxy/cancel?contract_id=…: the first step of the cancel flow."""
-    rt = runtime_of(request)
-    async with transaction(rt.sessionmaker, rt.queue) as tx:
-        visit = await _visit(request, tx.session, json_out=False)
-        if isinstance(visit, Response):
-            return visit
-        return await _reason_form(request, tx.session, visit, visit.proxy.params.get("contract_id"))
+    return await _reason_form(request, tx.session, visit, visit.proxy.params.get("contract_id"))
 
 
 async def _offer_page(
@@ -265,110 +271,103 @@ async def _offer_page(
     )
 
 
-async def submit_reason(request: Request) -> Response:
+@_proxy_page
+async def submit_reason(request: Request, tx: Tx, visit: Visit) -> Response:
     """POST /proxy/cancel: record the reason, start the flow, show the offer or the confirmation."""
-    rt = runtime_of(request)
-    async with transaction(rt.sessionmaker, rt.queue) as tx:
-        visit = await _visit(request, tx.session, json_out=False)
-        if isinstance(visit, Response):
-            return visit
-        values = await _form(request, visit, REASON_FIELDS)
-        if isinstance(values, Response):
-            return values
-        try:
-            contract_id = parse_contract_id(values.get("contract_id"))
-        except AnswerInvalid:
-            return _not_found(visit)
-        contract = await own_contract(tx.session, visit.shop.id, visit.subscriber, contract_id)
-        if contract is None or visit.subscriber is None:
-            return _not_found(visit)
-        try:
-            # Validation comes before any write: a refused reason stores nothing.
-            flow = await start_flow(
-                tx.session,
-                shop_id=visit.shop.id,
-                subscriber=visit.subscriber,
-                contract=contract,
-                reason=values.get("reason"),
-                comment=values.get("comment"),
-                channel=Channel.PROXY,
-                now=utcnow(),
-            )
-        except AnswerInvalid as error:
-            field_errors, errors = visit.page.invalid(error)
-            answer = {"reason": values.get("reason"), "comment": values.get("comment")}
-            return await _reason_form(
-                request,
-                tx.session,
-                visit,
-                contract_id,
-                422,
-                answer=answer,
-                field_errors=field_errors,
-                errors=errors,
-            )
-        offer = shown_offer(flow)
-        view = None
-        if offer is not None and offer.kind == "cadence":
-            try:
-                editor = await editor_for(rt, tx.session, visit.shop)
-                view = await subscription_view(editor, contract, visit.subscriber, utcnow())
-            except SelfServiceRefused as refused:
-                return await _offer_page(
-                    request, tx.session, visit, flow.id, offer, None, 200, refused.message
-                )
-        return await _offer_page(request, tx.session, visit, flow.id, offer, view)
-
-
-async def decide(request: Request) -> Response:
-    """POST /proxy/cancel/{flow_id}: accept the offer, or confirm the cancellation."""
-    rt = runtime_of(request)
-    async with transaction(rt.sessionmaker, rt.queue) as tx:
-        visit = await _visit(request, tx.session, json_out=False)
-        if isinstance(visit, Response):
-            return visit
-        found = await own_flow(
-            tx.session, visit.shop.id, visit.subscriber, int(request.path_params["flow_id"])
+    values = await _form(request, visit, REASON_FIELDS)
+    if isinstance(values, Response):
+        return values
+    try:
+        contract_id = parse_contract_id(values.get("contract_id"))
+    except AnswerInvalid:
+        return _not_found(visit)
+    contract = await own_contract(tx.session, visit.shop.id, visit.subscriber, contract_id)
+    if contract is None or visit.subscriber is None:
+        return _not_found(visit)
+    try:
+        # Validation comes before any write: a refused reason stores nothing.
+        flow = await start_flow(
+            tx.session,
+            shop_id=visit.shop.id,
+            subscriber=visit.subscriber,
+            contract=contract,
+            reason=values.get("reason"),
+            comment=values.get("comment"),
+            channel=Channel.PROXY,
+            now=utcnow(),
         )
-        if found is None or visit.subscriber is None:
-            return _not_found(visit)
-        flow, contract = found
-        values = await _form(request, visit, DECISION_FIELDS)
-        if isinstance(values, Response):
-            return values
-        decision = values.get("decision")
-        offer = shown_offer(flow)
-        now = utcnow()
-        view: SubscriptionView | None = None
+    except AnswerInvalid as error:
+        field_errors, errors = visit.page.invalid(error)
+        answer = {"reason": values.get("reason"), "comment": values.get("comment")}
+        return await _reason_form(
+            request,
+            tx.session,
+            visit,
+            contract_id,
+            422,
+            answer=answer,
+            field_errors=field_errors,
+            errors=errors,
+        )
+    offer = shown_offer(flow)
+    view = None
+    if offer is not None and offer.kind == "cadence":
         try:
-            editor = await editor_for(rt, tx.session, visit.shop)
-            if decision == "accept" and offer is not None:
-                view = await subscription_view(editor, contract, visit.subscriber, now)
-                done = await accept_offer(
-                    tx.session, editor, view, flow, contract, visit.subscriber, values, now
-                )
-                return _message(
-                    visit, "Thank you for staying", "Your subscription continues.", done=done
-                )
-            if decision == "cancel":
-                await confirm_cancel(tx.session, editor, flow, contract, visit.subscriber, now)
-                return _message(
-                    visit,
-                    "Your subscription is cancelled",
-                    "No further orders will be charged. You are welcome back any time.",
-                    done="Cancelled.",
-                )
+            _editor, view = await open_view(
+                runtime_of(request), tx.session, visit.shop, contract, visit.subscriber, utcnow()
+            )
         except SelfServiceRefused as refused:
             return await _offer_page(
-                request,
-                tx.session,
-                visit,
-                flow.id,
-                offer,
-                view,
-                status_of(refused),
-                refused.message,
+                request, tx.session, visit, flow.id, offer, None, 200, refused.message
             )
+    return await _offer_page(request, tx.session, visit, flow.id, offer, view)
+
+
+@_proxy_page
+async def decide(request: Request, tx: Tx, visit: Visit) -> Response:
+    """POST /proxy/cancel/{flow_id}: accept the offer, or confirm the cancellation."""
+    found = await own_flow(
+        tx.session, visit.shop.id, visit.subscriber, int(request.path_params["flow_id"])
+    )
+    if found is None or visit.subscriber is None:
+        return _not_found(visit)
+    flow, contract = found
+    values = await _form(request, visit, DECISION_FIELDS)
+    if isinstance(values, Response):
+        return values
+    decision = values.get("decision")
+    offer = shown_offer(flow)
+    now = utcnow()
+    view: SubscriptionView | None = None
+    try:
+        editor = await editor_for(runtime_of(request), tx.session, visit.shop)
+        if decision == "accept" and offer is not None:
+            view = await subscription_view(editor, contract, visit.subscriber, now)
+            done = await accept_offer(
+                tx.session, editor, view, flow, contract, visit.subscriber, values, now
+            )
+            return _message(
+                visit, "Thank you for staying", "Your subscription continues.", done=done
+            )
+        if decision == "cancel":
+            await confirm_cancel(tx.session, editor, flow, contract, visit.subscriber, now)
+            return _message(
+                visit,
+                "Your subscription is cancelled",
+                "No further orders will be charged. You are welcome back any time.",
+                done="Cancelled.",
+            )
+    except SelfServiceRefused as refused:
         return await _offer_page(
-            request, tx.session, visit, flow.id, offer, view, 422, "Choose one of the buttons."
+            request,
+            tx.session,
+            visit,
+            flow.id,
+            offer,
+            view,
+            status_of(refused),
+            refused.message,
         )
+    return await _offer_page(
+        request, tx.session, visit, flow.id, offer, view, 422, "Choose one of the buttons."
+    )

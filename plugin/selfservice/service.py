@@ -177,6 +177,19 @@ async def subscription_view(
     )
 
 
+async def open_view(
+    runtime: Runtime,
+    session: AsyncSession,
+    shop: Shop,
+    contract: Contract,
+    subscriber: Subscriber,
+    now: datetime,
+) -> tuple[ContractEditor, SubscriptionView]:
+    """The shop's editor and the contract as Shopify has it now (SelfServiceRefused if not)."""
+    editor = await editor_for(runtime, session, shop)
+    return editor, await subscription_view(editor, contract, subscriber, now)
+
+
 def _int(raw: Any, name: str, low: int, high: int) -> int:
     text = str(raw).strip() if raw is not None else ""
     if not text.isdigit() or not low <= int(text) <= high:
