@@ -5,55 +5,34 @@ contract unchanged, nobody reaching another subscriber's contract."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
-from plugin.app import create_app
 from plugin.models import Cancellation, ContractChange
 from plugin.models.self_service import CancelFlow, CancelFlowStep, SelfServiceAction
 from plugin.runtime import Runtime
 from tests.plugin.portal.portal_helpers import HTML, form_body, form_token_of, signed
-from tests.support.asgi import asgi_client
 from tests.support.fake_shopify import FakeShopify
-from tests.support.self_service import SelfServiceWorld, runtime_with_fake, self_service_world
+from tests.support.self_service import SelfServiceWorld, self_service_world
 from tests.support.signing import SHOP
 
 
-@pytest.fixture
-def fake() -> FakeShopify:
-    return FakeShopify()
-
-
-@pytest.fixture
-async def rt(db_url: str, fake: FakeShopify) -> AsyncIterator[Runtime]:
-    async for runtime in runtime_with_fake(db_url, fake):
-        yield runtime
-
-
-@pytest.fixture
-async def client(rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(runtime=rt)) as c:
-        yield c
-
-
 async def page(
-    client: httpx.AsyncClient, world: SelfServiceWorld, path: str = ""
+    shop_client: httpx.AsyncClient, world: SelfServiceWorld, path: str = ""
 ) -> httpx.Response:
-    return await client.get(
+    return await shop_client.get(
         signed(f"/proxy/subscriptions/{world.contract_id}{path}", world.customer_id), headers=HTML
     )
 
 
 async def change(
-    client: httpx.AsyncClient, world: SelfServiceWorld, **fields: Any
+    shop_client: httpx.AsyncClient, world: SelfServiceWorld, **fields: Any
 ) -> httpx.Response:
-    shown = await page(client, world)
+    shown = await page(shop_client, world)
     body = {"_ft": form_token_of(shown), **{k: str(v) for k, v in fields.items()}}
-    return await client.post(
+    return await shop_client.post(
         signed(f"/proxy/subscriptions/{world.contract_id}", world.customer_id), **form_body(body)
     )
 
@@ -70,10 +49,10 @@ def next_cycle(response: httpx.Response) -> int:
 
 
 async def test_the_page_shows_the_next_delivery_and_the_plans_frequencies(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake)
-    response = await page(client, world)
+    response = await page(shop_client, world)
     assert response.status_code == 200
     date = fake.contracts[SHOP][world.gid].next_billing_date[:10]
     assert f'<p id="vh-next">{date}</p>' in response.text
@@ -82,10 +61,10 @@ async def test_the_page_shows_the_next_delivery_and_the_plans_frequencies(
 
 
 async def test_skipping_the_next_delivery_skips_it_in_shopify_and_counts_as_self_serve(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake)
-    response = await change(client, world, action="skip", cycle=4)
+    response = await change(shop_client, world, action="skip", cycle=4)
     assert response.status_code == 200
     assert "is skipped" in response.text
     assert fake.changes == [("skip", world.gid, {"index": 4})]
@@ -97,12 +76,12 @@ async def test_skipping_the_next_delivery_skips_it_in_shopify_and_counts_as_self
 
 
 async def test_a_skip_of_a_delivery_that_is_no_longer_next_is_refused_as_changed_meanwhile(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake)
-    shown = await page(client, world)
+    shown = await page(shop_client, world)
     fake.contracts[SHOP][world.gid].skipped.add(4)  # skipped elsewhere meanwhile
-    response = await client.post(
+    response = await shop_client.post(
         signed(f"/proxy/subscriptions/{world.contract_id}", world.customer_id),
         **form_body({"_ft": form_token_of(shown), "action": "skip", "cycle": "4"}),
     )
@@ -112,10 +91,10 @@ async def test_a_skip_of_a_delivery_that_is_no_longer_next_is_refused_as_changed
 
 
 async def test_changing_the_frequency_moves_the_contract_to_the_other_plan(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake)
-    response = await change(client, world, action="frequency", plan_id=7002)
+    response = await change(shop_client, world, action="frequency", plan_id=7002)
     assert response.status_code == 200
     assert "every 2 months" in response.text
     assert fake.contracts[SHOP][world.gid].delivery == ("MONTH", 2)
@@ -124,21 +103,23 @@ async def test_changing_the_frequency_moves_the_contract_to_the_other_plan(
 
 
 async def test_a_frequency_outside_the_plans_options_is_refused_without_a_call(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake)
-    response = await change(client, world, action="frequency", plan_id=9999)
+    response = await change(shop_client, world, action="frequency", plan_id=9999)
     assert response.status_code == 422
     assert "Choose one of the frequencies offered." in response.text
     assert fake.changes == []
 
 
-async def test_pause_then_resume(rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient) -> None:
+async def test_pause_then_resume(
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
+) -> None:
     world = await self_service_world(rt, fake)
-    paused = await change(client, world, action="pause")
+    paused = await change(shop_client, world, action="pause")
     assert "Your subscription is paused" in paused.text
     assert "Resume subscription" in paused.text
-    resumed = await change(client, world, action="resume")
+    resumed = await change(shop_client, world, action="resume")
     assert "active again" in resumed.text
     assert [c[0] for c in fake.changes] == ["pause", "activate"]
     kinds = [(c.kind, c.source) for c in await rows(rt, ContractChange)]
@@ -146,23 +127,25 @@ async def test_pause_then_resume(rt: Runtime, fake: FakeShopify, client: httpx.A
 
 
 async def test_a_quantity_change_and_a_refused_quantity(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake)
-    assert (await change(client, world, action="quantity", line=1, quantity=3)).status_code == 200
+    assert (
+        await change(shop_client, world, action="quantity", line=1, quantity=3)
+    ).status_code == 200
     assert fake.contracts[SHOP][world.gid].lines[0].quantity == 3
-    refused = await change(client, world, action="quantity", line=1, quantity=0)
+    refused = await change(shop_client, world, action="quantity", line=1, quantity=0)
     assert refused.status_code == 422
     assert "Choose a quantity from 1 to 99." in refused.text
     assert fake.contracts[SHOP][world.gid].lines[0].quantity == 3
 
 
 async def test_a_shopify_refusal_is_shown_recorded_and_changes_nothing(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake)
     fake.change_contract_before_next_commit(world.gid)
-    response = await change(client, world, action="quantity", line=1, quantity=2)
+    response = await change(shop_client, world, action="quantity", line=1, quantity=2)
     assert response.status_code == 409
     assert "changed by someone else" in response.text
     assert fake.contracts[SHOP][world.gid].lines[0].quantity == 1
@@ -172,12 +155,12 @@ async def test_a_shopify_refusal_is_shown_recorded_and_changes_nothing(
 
 
 async def test_another_subscribers_contract_is_not_found_and_shopify_is_not_asked(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake)
     await self_service_world(rt, fake, customer_id=502, contract_id=602)
     fake.requests.clear()
-    response = await client.get(
+    response = await shop_client.get(
         signed(f"/proxy/subscriptions/{world.contract_id}", 502), headers=HTML
     )
     assert response.status_code == 404
@@ -185,19 +168,21 @@ async def test_another_subscribers_contract_is_not_found_and_shopify_is_not_aske
 
 
 async def test_an_unsigned_request_is_refused(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake)
     query = signed(f"/proxy/subscriptions/{world.contract_id}", world.customer_id)
-    response = await client.get(query.replace("signature=", "signature=0"), headers=HTML)
+    response = await shop_client.get(query.replace("signature=", "signature=0"), headers=HTML)
     assert response.status_code == 401
 
 
 async def test_the_list_links_to_each_live_subscription(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake)
-    response = await client.get(signed("/proxy/subscriptions", world.customer_id), headers=HTML)
+    response = await shop_client.get(
+        signed("/proxy/subscriptions", world.customer_id), headers=HTML
+    )
     assert f'href="/apps/valuehealth/subscriptions/{world.contract_id}"' in response.text
 
 
@@ -205,24 +190,27 @@ async def test_the_list_links_to_each_live_subscription(
 
 
 async def give_reason(
-    client: httpx.AsyncClient, world: SelfServiceWorld, reason: str = "too_expensive"
+    shop_client: httpx.AsyncClient, world: SelfServiceWorld, reason: str = "too_expensive"
 ) -> httpx.Response:
-    form = await client.get(
+    form = await shop_client.get(
         signed("/proxy/cancel", world.customer_id, {"contract_id": world.contract_id}),
         headers=HTML,
     )
     assert form.status_code == 200
     body = {"_ft": form_token_of(form), "contract_id": str(world.contract_id), "reason": reason}
-    return await client.post(signed("/proxy/cancel", world.customer_id), **form_body(body))
+    return await shop_client.post(signed("/proxy/cancel", world.customer_id), **form_body(body))
 
 
 async def decide(
-    client: httpx.AsyncClient, world: SelfServiceWorld, offer_page: httpx.Response, decision: str
+    shop_client: httpx.AsyncClient,
+    world: SelfServiceWorld,
+    offer_page: httpx.Response,
+    decision: str,
 ) -> httpx.Response:
     found = re.search(r'action="/apps/valuehealth/cancel/(\d+)"', offer_page.text)
     assert found
     body = {"_ft": form_token_of(offer_page), "decision": decision}
-    return await client.post(
+    return await shop_client.post(
         signed(f"/proxy/cancel/{found.group(1)}", world.customer_id), **form_body(body)
     )
 
@@ -232,13 +220,13 @@ async def steps(rt: Runtime) -> list[str]:
 
 
 async def test_reason_offer_accept_skips_the_delivery_and_keeps_the_subscription(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake, offers={"too_expensive": {"kind": "skip"}})
-    offer = await give_reason(client, world)
+    offer = await give_reason(shop_client, world)
     assert offer.status_code == 200
     assert "Skip your next delivery instead" in offer.text
-    done = await decide(client, world, offer, "accept")
+    done = await decide(shop_client, world, offer, "accept")
     assert "Thank you for staying" in done.text
     assert fake.changes == [("skip", world.gid, {"index": 4})]
     assert fake.contracts[SHOP][world.gid].status == "ACTIVE"
@@ -250,11 +238,11 @@ async def test_reason_offer_accept_skips_the_delivery_and_keeps_the_subscription
 
 
 async def test_reason_offer_decline_cancels_the_contract(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake, offers={"too_expensive": {"kind": "skip"}})
-    offer = await give_reason(client, world)
-    done = await decide(client, world, offer, "cancel")
+    offer = await give_reason(shop_client, world)
+    done = await decide(shop_client, world, offer, "cancel")
     assert "Your subscription is cancelled" in done.text
     assert fake.changes == [("cancel", world.gid, {})]
     [flow] = await rows(rt, CancelFlow)
@@ -263,13 +251,13 @@ async def test_reason_offer_decline_cancels_the_contract(
 
 
 async def test_the_holdout_sees_no_offer_but_the_flow_keeps_the_offer_it_would_have_seen(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     # A share of 1 puts everyone in the holdout (the API allows up to 0.5; tests may go further).
     world = await self_service_world(
         rt, fake, offers={"too_expensive": {"kind": "skip"}}, holdout_share=1.0
     )
-    offer = await give_reason(client, world)
+    offer = await give_reason(shop_client, world)
     assert "Skip your next delivery" not in offer.text
     assert "Confirm cancellation" in offer.text
     [flow] = await rows(rt, CancelFlow)
@@ -278,15 +266,15 @@ async def test_the_holdout_sees_no_offer_but_the_flow_keeps_the_offer_it_would_h
 
 
 async def test_a_refused_offer_leaves_the_contract_unchanged_and_the_flow_open(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(
         rt, fake, offers={"too_expensive": {"kind": "discount", "percentage": 20, "orders": 3}}
     )
-    offer = await give_reason(client, world)
+    offer = await give_reason(shop_client, world)
     assert "20% off your next 3 orders if you stay" in offer.text
     fake.refuse_next("subscriptionDraftCommit", "Discount could not be applied")
-    refused = await decide(client, world, offer, "accept")
+    refused = await decide(shop_client, world, offer, "accept")
     assert refused.status_code == 409
     assert "Shopify could not make this change: Discount could not be applied." in refused.text
     assert fake.contracts[SHOP][world.gid].discounts == []
@@ -294,21 +282,21 @@ async def test_a_refused_offer_leaves_the_contract_unchanged_and_the_flow_open(
     assert flow.outcome == "open"
     assert await steps(rt) == ["reason_given", "offer_shown", "offer_failed"]
     # The subscriber can still accept once Shopify agrees.
-    accepted = await decide(client, world, refused, "accept")
+    accepted = await decide(shop_client, world, refused, "accept")
     assert "20% off your next 3 orders is applied." in accepted.text
     [discount] = fake.contracts[SHOP][world.gid].discounts
     assert (discount["value"], discount["recurringCycleLimit"]) == ({"percentage": 20}, 3)
 
 
 async def test_a_pause_offer_moves_the_next_billing_date_by_its_months(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(
         rt, fake, offers={"too_expensive": {"kind": "pause", "months": 2}}
     )
     before = fake.contracts[SHOP][world.gid].next_billing_date
-    offer = await give_reason(client, world)
-    await decide(client, world, offer, "accept")
+    offer = await give_reason(shop_client, world)
+    await decide(shop_client, world, offer, "accept")
     after = fake.contracts[SHOP][world.gid].next_billing_date
     year, month = int(before[:4]), int(before[5:7]) + 2
     year, month = year + (month - 1) // 12, (month - 1) % 12 + 1

@@ -3,39 +3,18 @@ customer from the session token only, the same changes and records as the proxy 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 
-from plugin.app import create_app
 from plugin.models import ContractChange
 from plugin.models.self_service import CancelFlow, SelfServiceAction
 from plugin.runtime import Runtime
 from tests.plugin.portal.portal_helpers import bearer
-from tests.support.asgi import asgi_client
 from tests.support.fake_shopify import FakeShopify
-from tests.support.self_service import runtime_with_fake, self_service_world
+from tests.support.self_service import self_service_world
 from tests.support.signing import SHOP
-
-
-@pytest.fixture
-def fake() -> FakeShopify:
-    return FakeShopify()
-
-
-@pytest.fixture
-async def rt(db_url: str, fake: FakeShopify) -> AsyncIterator[Runtime]:
-    async for runtime in runtime_with_fake(db_url, fake):
-        yield runtime
-
-
-@pytest.fixture
-async def client(rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(runtime=rt)) as c:
-        yield c
 
 
 async def rows(rt: Runtime, model: Any) -> list[Any]:
@@ -44,19 +23,19 @@ async def rows(rt: Runtime, model: Any) -> list[Any]:
 
 
 async def test_the_subscription_as_json_and_a_skip(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake)
-    listing = await client.get("/api/portal/subscriptions", headers=bearer(world.customer_id))
+    listing = await shop_client.get("/api/portal/subscriptions", headers=bearer(world.customer_id))
     assert listing.json() == {
         "subscriptions": [{"contract_id": 601, "name": "Every month", "status": "active"}]
     }
     url = f"/api/portal/subscriptions/{world.contract_id}"
-    shown = (await client.get(url, headers=bearer(world.customer_id))).json()
+    shown = (await shop_client.get(url, headers=bearer(world.customer_id))).json()
     assert shown["next_delivery"]["cycle"] == 4
     assert [c["plan_id"] for c in shown["frequency_choices"]] == [7001, 7002]
     assert shown["frequency_choices"][0]["current"] is True
-    response = await client.post(
+    response = await shop_client.post(
         url, json={"action": "skip", "cycle": 4}, headers=bearer(world.customer_id)
     )
     assert response.status_code == 200
@@ -69,10 +48,10 @@ async def test_the_subscription_as_json_and_a_skip(
 
 
 async def test_a_refusal_is_json_naming_the_field(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake)
-    response = await client.post(
+    response = await shop_client.post(
         f"/api/portal/subscriptions/{world.contract_id}",
         json={"action": "quantity", "line": 1, "quantity": 500},
         headers=bearer(world.customer_id),
@@ -83,25 +62,25 @@ async def test_a_refusal_is_json_naming_the_field(
 
 
 async def test_another_customers_token_reaches_nothing(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake)
     await self_service_world(rt, fake, customer_id=502, contract_id=602)
-    response = await client.post(
+    response = await shop_client.post(
         f"/api/portal/subscriptions/{world.contract_id}",
         json={"action": "pause"},
         headers=bearer(502),
     )
     assert response.status_code == 404
     assert fake.changes == []
-    assert (await client.get("/api/portal/subscriptions")).status_code == 401
+    assert (await shop_client.get("/api/portal/subscriptions")).status_code == 401
 
 
 async def test_cancel_flow_offer_then_cancel(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake, offers={"budget": {"kind": "pause", "months": 1}})
-    started = await client.post(
+    started = await shop_client.post(
         "/api/portal/cancel-flow",
         json={"contract_id": world.contract_id, "reason": "budget"},
         headers=bearer(world.customer_id),
@@ -109,7 +88,7 @@ async def test_cancel_flow_offer_then_cancel(
     assert started.status_code == 201
     body = started.json()
     assert body["offer"] == {"kind": "pause", "months": 1, "text": "Pause for 1 month instead"}
-    decided = await client.post(
+    decided = await shop_client.post(
         f"/api/portal/cancel-flow/{body['flow_id']}",
         json={"decision": "cancel"},
         headers=bearer(world.customer_id),
@@ -118,7 +97,7 @@ async def test_cancel_flow_offer_then_cancel(
     assert fake.contracts[SHOP][world.gid].status == "CANCELLED"
     [flow] = await rows(rt, CancelFlow)
     assert (flow.channel, flow.outcome) == ("extension", "cancelled")
-    again = await client.post(
+    again = await shop_client.post(
         f"/api/portal/cancel-flow/{body['flow_id']}",
         json={"decision": "accept"},
         headers=bearer(world.customer_id),
@@ -127,10 +106,10 @@ async def test_cancel_flow_offer_then_cancel(
 
 
 async def test_an_unknown_reason_starts_no_flow(
-    rt: Runtime, fake: FakeShopify, client: httpx.AsyncClient
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
 ) -> None:
     world = await self_service_world(rt, fake)
-    response = await client.post(
+    response = await shop_client.post(
         "/api/portal/cancel-flow",
         json={"contract_id": world.contract_id, "reason": "aliens"},
         headers=bearer(world.customer_id),
