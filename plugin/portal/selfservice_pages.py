@@ -296,6 +296,8 @@ async def submit_reason(request: Request, tx: Tx, visit: Visit) -> Response:
             channel=Channel.PROXY,
             now=utcnow(),
         )
+    except SelfServiceRefused as refused:
+        return _message(visit, "Subscription", refused.message, status_of(refused))
     except AnswerInvalid as error:
         field_errors, errors = visit.page.invalid(error)
         answer = {"reason": values.get("reason"), "comment": values.get("comment")}

@@ -19,11 +19,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.models import Contract, Subscriber
+from plugin.models import Contract, ContractStatus, Subscriber
 from plugin.models.self_service import CancelFlow, CancelFlowStep
 from plugin.queue import TransientError
 from plugin.saveoffers.offers import describe, in_holdout, offer_settings
 from plugin.selfservice.service import (
+    MAX_ID,
     UNAVAILABLE,
     SelfServiceRefused,
     SubscriptionView,
@@ -75,7 +76,10 @@ async def start_flow(
     now: datetime,
 ) -> CancelFlow:
     """Record the reason and decide what the subscriber is shown. Raises AnswerInvalid for an
-    unknown reason or a missing comment (nothing stored)."""
+    unknown reason or a missing comment, SelfServiceRefused for a subscription that has
+    already ended (nothing stored either way)."""
+    if contract.status in ContractStatus.ENDED:
+        raise SelfServiceRefused("This subscription has already ended.", code="closed")
     try:
         answer = await submit_cancel_reason(
             session,
@@ -122,7 +126,7 @@ async def start_flow(
 async def own_flow(
     session: AsyncSession, shop_id: int, subscriber: Subscriber | None, flow_id: int
 ) -> tuple[CancelFlow, Contract] | None:
-    if subscriber is None:
+    if subscriber is None or not 0 < flow_id <= MAX_ID:
         return None
     row = (
         await session.execute(

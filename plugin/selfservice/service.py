@@ -54,6 +54,7 @@ MAX_QUANTITY = 99
 # Requests from the portal wait at most this long for Shopify's rate limit to clear.
 PORTAL_MAX_WAIT_S = 4.0
 UPCOMING_DAYS = 400
+MAX_ID = 2**63 - 1  # a larger id is nobody's (and the database would refuse the number)
 LIVE = (ContractStatus.ACTIVE, ContractStatus.PAUSED)
 
 UNAVAILABLE = "We could not reach the store just now. Nothing was changed: please try again soon."
@@ -142,7 +143,7 @@ async def own_contracts(session: AsyncSession, shop_id: int, subscriber_id: int)
 async def own_contract(
     session: AsyncSession, shop_id: int, subscriber: Subscriber | None, contract_id: int
 ) -> Contract | None:
-    if subscriber is None:
+    if subscriber is None or not 0 < contract_id <= MAX_ID:
         return None
     found: Contract | None = await session.scalar(
         select(Contract).where(

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from plugin.models import Cancellation, ContractChange
+from plugin.models import Cancellation, Contract, ContractChange
 from plugin.models.self_service import CancelFlow, CancelFlowStep, SelfServiceAction
 from plugin.runtime import Runtime
 from tests.plugin.portal.portal_helpers import HTML, form_body, form_token_of, signed
@@ -303,3 +303,24 @@ async def test_a_pause_offer_moves_the_next_billing_date_by_its_months(
     assert after == f"{year:04d}-{month:02d}-{min(int(before[8:10]), 28):02d}T00:00:00Z"
     [flow] = await rows(rt, CancelFlow)
     assert flow.resume_on is not None and flow.resume_on.isoformat() == after[:10]
+
+
+async def test_an_ended_subscription_starts_no_flow_and_a_huge_id_is_not_found(
+    rt: Runtime, fake: FakeShopify, shop_client: httpx.AsyncClient
+) -> None:
+    world = await self_service_world(rt, fake, offers={"too_expensive": {"kind": "skip"}})
+    form = await shop_client.get(
+        signed("/proxy/cancel", world.customer_id, {"contract_id": world.contract_id}),
+        headers=HTML,
+    )
+    async with rt.sessionmaker() as session:
+        contract = await session.get_one(Contract, world.contract_pk)
+        contract.status = "cancelled"
+        await session.commit()
+    body = {"_ft": form_token_of(form), "contract_id": str(world.contract_id), "reason": "budget"}
+    response = await shop_client.post(signed("/proxy/cancel", world.customer_id), **form_body(body))
+    assert response.status_code == 409
+    assert "already ended" in response.text
+    assert await rows(rt, CancelFlow) == []
+    huge = await shop_client.get(signed(f"/proxy/subscriptions/{2**70}", world.customer_id))
+    assert huge.status_code == 404
