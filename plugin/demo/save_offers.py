@@ -18,7 +18,7 @@ Nothing here changes contracts or metrics: only the flows, their steps and the o
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -72,8 +72,11 @@ async def seed_save_offers(runtime: Runtime, shop_id: int, *, end: datetime, see
         settings = await offer_settings(session, shop_id)
         settings.offers = dict(DEMO_OFFERS)
         settings.holdout_share = 0.10
-        # A key of its own per build, like a real shop's: the arms are the hash's.
-        settings.holdout_key = secrets.token_hex(32)
+        # The arms are the hash's, as in a real shop; the key comes from the seed so that a
+        # rebuild with the same seed gives the same demo.
+        settings.holdout_key = hashlib.sha256(
+            f"valuehealth-demo-holdout:{seed}".encode()
+        ).hexdigest()
         cancels = (
             await session.execute(
                 select(
