@@ -302,4 +302,21 @@ OPERATIONS: list[Operation] = [
         errors=(401, 422),
         body=obj("tags_enabled", tags_enabled={"type": "boolean"}),
     ),
+    # Save offers in the cancel flow (plugin.saveoffers)
+    Operation(
+        "GET",
+        "/api/admin/save-offers",
+        "Offer per cancel reason, holdout share, and the true save rate report",
+        STAFF,
+        ok={"type": "object"},
+    ),
+    Operation(
+        "PUT",
+        "/api/admin/save-offers",
+        "Configure the offer per reason and the holdout share",
+        STAFF,
+        ok={"type": "object"},
+        errors=(401, 413, 415, 422),
+        body={"type": "object"},
+    ),
 ]

@@ -25,6 +25,7 @@ from admin_ui.api.review_digests import (
     digests_list,
 )
 from admin_ui.api.reviews import review_months, review_pack
+from admin_ui.api.save_offers import save_offers_get, save_offers_put
 from admin_ui.api.settings import (
     reason_add,
     reason_order,
@@ -105,6 +106,9 @@ ROUTES: list[BaseRoute] = [
     # Value data on Shopify customers: metafields, tags, scopes (plugin.customer_data)
     Route("/api/admin/customer-data", admin_endpoint(customer_data_get), methods=["GET"]),
     Route("/api/admin/customer-data", admin_endpoint(customer_data_update), methods=["PATCH"]),
+    # Save offers in the cancel flow (plugin.saveoffers)
+    Route("/api/admin/save-offers", admin_endpoint(save_offers_get), methods=["GET"]),
+    Route("/api/admin/save-offers", admin_endpoint(save_offers_put), methods=["PUT"]),
     # Customer data exports made for customers/data_request (plugin.domain.privacy)
     Route("/api/admin/privacy/exports", admin_endpoint(exports_list), methods=["GET"]),
     Route(

@@ -1,5 +1,6 @@
 """ORM models. Importing this package registers every table on Base.metadata."""
 
+import plugin.models.self_service  # noqa: F401  (registers the self-service tables)
 from plugin.models.base import Base
 from plugin.models.billing import BillingCharge, DunningCase, Plan, PlanVersion
 from plugin.models.customer_data import (

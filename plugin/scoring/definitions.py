@@ -418,6 +418,42 @@ DEFINITIONS: tuple[Definition, ...] = (
         ("Not scored: unknown.",),
         "plugin.value.score.risk_band",
     ),
+    # Save offers in the cancel flow (plugin.saveoffers); kept last, after the value metrics.
+    Definition(
+        "save_offer_acceptance",
+        "Save offer acceptance rate",
+        "Of the subscribers shown a save offer, the share who said yes. Saying yes is not "
+        "staying: see the true save rate.",
+        "accepted ÷ offered, per cancel reason and offer (first cancel flow per subscription)",
+        "every cancel flow since the offer was configured",
+        (
+            "Holdout flows and reasons with no offer are not in it.",
+            "A subscriber who goes through the flow again for the same subscription counts "
+            "once, with their first flow.",
+        ),
+        "plugin.value.save_rate.save_report",
+    ),
+    Definition(
+        "true_save_rate",
+        "True save rate",
+        "How many more subscribers still have their subscription d days after the cancel flow "
+        "when shown the offer than when held out (shown nothing): what the offer really keeps.",
+        "kept(offered, d) − kept(holdout, d), kept = flows whose subscription had not ended d "
+        "days after the flow ÷ flows at least d days old; d = 30, 60, 90; 95% interval by "
+        "Newcombe's hybrid score method (Wilson intervals of both shares)",
+        "flows at least d days old, per cancel reason and offer; the holdout is a fixed random "
+        "share of subscribers (default 10%, by a keyed hash of the customer)",
+        (
+            "Paused counts as not ended; a subscription ended exactly on day d is not kept.",
+            "With no flow d days old in one arm there is no figure, and the page says which "
+            "arm is missing.",
+            "An interval that includes 0 means the data cannot tell yet whether the offer "
+            "keeps anyone.",
+            "Acceptance can be high while the true save rate is 0: those who accept may leave "
+            "a month later, and some of the holdout stay anyway.",
+        ),
+        "plugin.value.save_rate.save_report / newcombe_difference",
+    ),
 )
 
 BY_KEY = {d.key: d for d in DEFINITIONS}
