@@ -6,6 +6,7 @@ One flat list: add a page or an endpoint by adding its Route here.
 from starlette.routing import BaseRoute, Mount, Route
 
 from admin_ui.api.billing import billing_overview, billing_settings_save
+from admin_ui.api.customer_data import customer_data_get, customer_data_update
 from admin_ui.api.history import history
 from admin_ui.api.initiatives import (
     initiative_create,
@@ -17,7 +18,14 @@ from admin_ui.api.onboarding import onboarding, onboarding_backfill
 from admin_ui.api.overview import definitions, overview, retention
 from admin_ui.api.plans import plan_create, plan_update, plans_list
 from admin_ui.api.privacy import export_get, exports_list
+from admin_ui.api.review_digests import (
+    digest_get,
+    digest_reviewed,
+    digest_settings_update,
+    digests_list,
+)
 from admin_ui.api.reviews import review_months, review_pack
+from admin_ui.api.save_offers import save_offers_get, save_offers_put
 from admin_ui.api.settings import (
     reason_add,
     reason_order,
@@ -62,6 +70,19 @@ ROUTES: list[BaseRoute] = [
     # Monthly value review pack (plugin.review)
     Route("/api/admin/reviews", admin_endpoint(review_months), methods=["GET"]),
     Route("/api/admin/reviews/{month}", admin_endpoint(review_pack), methods=["GET"]),
+    # Monthly review digest: stored packs, badge, review history (plugin.review.digest)
+    Route("/api/admin/review-digests", admin_endpoint(digests_list), methods=["GET"]),
+    Route(
+        "/api/admin/review-digests/settings",
+        admin_endpoint(digest_settings_update),
+        methods=["PATCH"],
+    ),
+    Route("/api/admin/review-digests/{month}", admin_endpoint(digest_get), methods=["GET"]),
+    Route(
+        "/api/admin/review-digests/{month}/reviewed",
+        admin_endpoint(digest_reviewed),
+        methods=["POST"],
+    ),
     # Value initiatives (plugin.initiatives)
     Route("/api/admin/initiatives", admin_endpoint(initiatives_list), methods=["GET"]),
     Route("/api/admin/initiatives", admin_endpoint(initiative_create), methods=["POST"]),
@@ -82,6 +103,12 @@ ROUTES: list[BaseRoute] = [
     # Billing: dunning settings, today's run, recovered revenue (plugin.billing)
     Route("/api/admin/billing", admin_endpoint(billing_overview), methods=["GET"]),
     Route("/api/admin/billing/settings", admin_endpoint(billing_settings_save), methods=["PUT"]),
+    # Value data on Shopify customers: metafields, tags, scopes (plugin.customer_data)
+    Route("/api/admin/customer-data", admin_endpoint(customer_data_get), methods=["GET"]),
+    Route("/api/admin/customer-data", admin_endpoint(customer_data_update), methods=["PATCH"]),
+    # Save offers in the cancel flow (plugin.saveoffers)
+    Route("/api/admin/save-offers", admin_endpoint(save_offers_get), methods=["GET"]),
+    Route("/api/admin/save-offers", admin_endpoint(save_offers_put), methods=["PUT"]),
     # Customer data exports made for customers/data_request (plugin.domain.privacy)
     Route("/api/admin/privacy/exports", admin_endpoint(exports_list), methods=["GET"]),
     Route(

@@ -170,6 +170,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from plugin.app import build_app_runtime, create_app
+    from plugin.demo.initiatives import seed_demo_initiatives
     from plugin.demo.replay import build_demo
     from plugin.demo.simulation import DemoConfig
     from plugin.scoring.summary import format_summary, score_shop_now
@@ -193,6 +194,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             raise CommandError(
                 f"{summary.failed_events} demo events were not processed; see the log above"
             )
+        await seed_demo_initiatives(runtime, config.shop_domain, end.date())
         print(format_summary(await score_shop_now(runtime, config.shop_domain)))
         url = f"http://{DEMO_HOST}:{args.port}/demo"
         if args.no_serve:

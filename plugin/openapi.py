@@ -43,6 +43,7 @@ _STATUS_TEXT = {
     415: "Unsupported body type",
     422: "Invalid input; `error.field` names the field",
     429: "Too many requests; see Retry-After",
+    503: "Shopify could not be reached; nothing changed, try again",
 }
 
 

@@ -79,6 +79,9 @@ class Settings:
     metrics_token: Secret = field(default_factory=lambda: Secret(""))
     # The worker's Prometheus endpoint on 127.0.0.1; unset, the worker serves none.
     metrics_port: int | None = None
+    # Monthly review email: smtp[s]://[user:password@]host[:port][?starttls=1]; unset: no email.
+    smtp_url: Secret = field(default_factory=lambda: Secret(""))
+    mail_from: str = "Valuehealth <no-reply@localhost>"
 
     @property
     def webhook_secrets(self) -> list[bytes]:
@@ -140,7 +143,15 @@ class Settings:
                 DEFAULT_WEBHOOK_MAX_BODY_BYTES,
                 minimum=MIN_WEBHOOK_MAX_BODY_BYTES,
             ),
+            smtp_url=Secret(_smtp_url(env.get("SMTP_URL", "").strip())),
+            mail_from=env.get("MAIL_FROM", "").strip() or "Valuehealth <no-reply@localhost>",
         )
+
+
+def _smtp_url(url: str) -> str:
+    if url and not url.startswith(("smtp://", "smtps://")):
+        raise SettingsError("SMTP_URL is malformed: expected smtp[s]://[user:password@]host[:port]")
+    return url
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

@@ -7,6 +7,7 @@ take `pg_url`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from sqlalchemy import text
 from plugin.app import build_app_runtime, create_app
 from plugin.db.migrate import upgrade_head
 from plugin.models import Base
+from plugin.queue import InProcessQueue
 from plugin.runtime import Runtime
 from plugin.settings import Settings
 from tests.support import servers
@@ -93,6 +95,10 @@ async def runtime(db_url: str) -> AsyncIterator[Runtime]:
     try:
         yield rt
     finally:
+        # A job a request queued (e.g. a recompute after a settings save) may still run: let it
+        # finish, or the TRUNCATE below can deadlock with it on PostgreSQL.
+        if isinstance(rt.queue, InProcessQueue):
+            await asyncio.wait_for(rt.queue.drain(), timeout=60)
         await empty_tables(rt)
         await rt.close()
 

@@ -50,6 +50,8 @@ def path_values(t: Tenants) -> dict[str, str]:
     """The victim's id for each path parameter name."""
     return {
         "customer_id": str(t.b.customer_id),
+        "contract_id": str(t.b.contract_id),
+        "flow_id": "1",  # a cancel flow of shop B's would have a low id too
         "initiative_id": str(t.b_initiative_id),
         "export_id": str(t.b_export_id),
         "month": "2026-11",

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from admin_ui.api.common import BodyInvalid, ok, read_json
+from admin_ui.api.common import BodyInvalid, json_body, ok
 from admin_ui.auth import AdminContext
 from plugin.billing.recovered import recovered_by_month
 from plugin.billing.settings import (
@@ -120,10 +120,10 @@ async def billing_overview(_request: Request, ctx: AdminContext) -> Response:
 
 async def billing_settings_save(request: Request, ctx: AdminContext) -> Response:
     try:
-        data = await read_json(request, MAX_BODY_BYTES)
+        data = await json_body(request, MAX_BODY_BYTES)
         settings = parse_billing_settings(data)
     except BodyInvalid as exc:
-        return JSONResponse(error_body("invalid_setting", f"body {exc}", "body"), status_code=422)
+        return JSONResponse(error_body("invalid_setting", str(exc), "body"), status_code=422)
     except BillingSettingsError as exc:
         return JSONResponse(error_body("invalid_setting", str(exc), exc.name), status_code=422)
     async with transaction(ctx.runtime.sessionmaker, ctx.runtime.queue) as tx:

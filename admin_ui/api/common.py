@@ -24,22 +24,30 @@ def not_found(message: str) -> JSONResponse:
     return JSONResponse(error_body("not_found", message), status_code=404)
 
 
-class BodyInvalid(ValueError):
-    """The request body is not a bounded JSON document (422 naming "body")."""
+MAX_BODY_BYTES = 16_384
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
-    """The request's JSON document, read up to `max_bytes`; `BodyInvalid` otherwise."""
+class BodyInvalid(Exception):
+    """An unreadable request body or field (HTTP 422 naming the field); nothing was stored."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+async def json_body(request: Request, limit: int = MAX_BODY_BYTES) -> Any:
+    """The request's JSON document, read up to `limit` bytes; BodyInvalid otherwise."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media != "application/json":
-        raise BodyInvalid("must be JSON (Content-Type: application/json)")
+        raise BodyInvalid("body", "must be JSON (Content-Type: application/json)")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > max_bytes:
-            raise BodyInvalid(f"must be at most {max_bytes} bytes")
+        if size > limit:
+            raise BodyInvalid("body", f"must be at most {limit} bytes")
         chunks.append(chunk)
     try:
         return json.loads(b"".join(chunks))
-    except ValueError:
-        raise BodyInvalid("is not valid JSON") from None
+    except (ValueError, RecursionError):
+        raise BodyInvalid("body", "is not valid JSON") from None

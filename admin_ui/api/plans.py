@@ -16,7 +16,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from admin_ui.api.common import BodyInvalid, not_found, ok, read_json
+from admin_ui.api.common import BodyInvalid, json_body, not_found, ok
 from admin_ui.auth import AdminContext
 from plugin.billing.plans import (
     DISCOUNT_TYPES,
@@ -89,7 +89,7 @@ def _error(exc: Exception) -> JSONResponse:
     if isinstance(exc, PlanInvalid):
         return JSONResponse(error_body("invalid_plan", str(exc), exc.field), status_code=422)
     if isinstance(exc, BodyInvalid):
-        return JSONResponse(error_body("invalid_plan", f"body {exc}", "body"), status_code=422)
+        return JSONResponse(error_body("invalid_plan", str(exc), "body"), status_code=422)
     if isinstance(exc, PlanRejected):
         return JSONResponse(error_body("shopify_refused", str(exc), exc.field), status_code=422)
     return JSONResponse(
@@ -123,7 +123,7 @@ async def plans_list(_request: Request, ctx: AdminContext) -> Response:
 
 async def plan_create(request: Request, ctx: AdminContext) -> Response:
     try:
-        data = await read_json(request, MAX_BODY_BYTES)
+        data = await json_body(request, MAX_BODY_BYTES)
         async with transaction(ctx.runtime.sessionmaker, ctx.runtime.queue) as tx:
             shop_id = await ensure_shop(tx.session, ctx.shop_domain)
             client = await _client(ctx.runtime, tx.session, shop_id)
@@ -140,7 +140,7 @@ async def plan_update(request: Request, ctx: AdminContext) -> Response:
         return not_found("no such plan")
     shop_id = ctx.shop_id
     try:
-        data = await read_json(request, MAX_BODY_BYTES)
+        data = await json_body(request, MAX_BODY_BYTES)
         async with transaction(ctx.runtime.sessionmaker, ctx.runtime.queue) as tx:
             client = await _client(ctx.runtime, tx.session, shop_id)
             plan, _ = await update_plan(tx.session, shop_id, plan_id, client, data)

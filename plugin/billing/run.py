@@ -33,9 +33,9 @@ from plugin.models.billing import DunningStatus
 from plugin.models.subscription import ContractStatus
 from plugin.runtime import Runtime
 from plugin.scoring.localtime import shop_zone
-from plugin.shopify.billing import billing_cycles, end_contract
+from plugin.shopify.billing import billing_cycles
+from plugin.shopify.contract_edits import ContractEditor, ContractEditRefused
 from plugin.shopify.graphql import AdminGraphQL, admin_client_for
-from plugin.shopify.mutations import UserErrors
 
 log = logging.getLogger(__name__)
 
@@ -295,8 +295,10 @@ async def _work_case(
         return
     assert action is not None
     try:
-        await end_contract(client, contract_gid(contract), action)
-    except UserErrors as exc:
+        editor = ContractEditor(client)
+        end = editor.pause if action == "pause" else editor.cancel
+        await end(contract_gid(contract))
+    except ContractEditRefused as exc:
         result.refused.append((contract.contract_id, str(exc)))
         await _close(runtime, case_id, DunningStatus.CLOSED, None)
         return

@@ -36,6 +36,7 @@ from plugin.db.engine import sqlite_inline
 from plugin.db.transaction import transaction
 from plugin.demo.behaviour import NpsAnswer, nps_answer
 from plugin.demo.plans import SHOP_CURRENCY
+from plugin.demo.save_offers import seed_save_offers
 from plugin.demo.simulation import (
     API_VERSION,
     CancelAnswer,
@@ -167,6 +168,7 @@ async def build_demo(
     with sqlite_inline(runtime.engine):
         shop_id = await reset_demo_shop(runtime, config.shop_domain, installed_at=history.start)
         await _Replay(runtime, queue, history, shop_id, progress).run()
+        await seed_save_offers(runtime, shop_id, end=config.end, seed=config.seed)
         replayed = time.perf_counter()
         # Recomputes were held back during the replay (see ReplayQueue): the snapshots of the
         # past are computed once, from the complete history, each as of its own day.

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 
 from plugin.billing.dunning import on_attempt_outcome
+from plugin.domain.changes import record_change
 from plugin.domain.context import EventContext
 from plugin.domain.errors import ContractNotYetKnown, MalformedPayload
 from plugin.domain.orders import OrderState, link_order, notify_surveys, order_row
@@ -17,7 +18,6 @@ from plugin.models import (
     BillingAttemptStatus,
     BillingCycleEvent,
     Contract,
-    ContractChange,
     ContractStatus,
     InboxStatus,
 )
@@ -208,17 +208,12 @@ async def handle_billing_cycle(ctx: EventContext) -> str:
         },
         ("contract_pk", "cycle_index", "kind", "occurred_at"),
     )
-    await insert_if_absent(
+    await record_change(
         ctx.session,
-        ContractChange,
-        {
-            "shop_id": ctx.shop_id,
-            "contract_pk": contract.id,
-            "kind": kind,
-            "source": "unknown",
-            "occurred_at": ctx.occurred_at,
-        },
-        ("contract_pk", "kind", "occurred_at"),
+        shop_id=ctx.shop_id,
+        contract_pk=contract.id,
+        kind=kind,
+        at=ctx.occurred_at,
     )
     return InboxStatus.HANDLED
 

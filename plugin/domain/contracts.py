@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plugin.domain.changes import record_change
 from plugin.domain.context import EventContext
 from plugin.domain.contract_details import refresh_details, store_details
 from plugin.domain.errors import MalformedPayload
@@ -26,7 +27,6 @@ from plugin.domain.rows import insert_if_absent, locked_one
 from plugin.domain.subscribers import subscriber_for
 from plugin.models import (
     Contract,
-    ContractChange,
     ContractStatus,
     ContractStatusEvent,
     InboxStatus,
@@ -295,12 +295,7 @@ async def record_contract_facts(
 
     change = TOPIC_CHANGE.get(topic)
     if change is not None:
-        await insert_if_absent(
-            session,
-            ContractChange,
-            {"shop_id": shop.id, "contract_pk": contract.id, "kind": change, "occurred_at": at},
-            ("contract_pk", "kind", "occurred_at"),
-        )
+        await record_change(session, shop_id=shop.id, contract_pk=contract.id, kind=change, at=at)
     if contract.origin_order_id is None and facts.origin_order_id is not None:
         contract.origin_order_id = facts.origin_order_id
     await session.flush()

@@ -119,3 +119,44 @@ TARGET_METRICS: dict[str, TargetMetric] = {m.path: m for m in _METRICS}
 _unknown = set(TARGET_METRICS) - set(TREND_METRICS.values())
 if _unknown:  # a renamed document key must fail loudly here, not as "not enough data" later
     raise RuntimeError(f"target metrics not in the metrics document: {sorted(_unknown)}")
+
+
+@dataclass(frozen=True)
+class MemberMetric:
+    """A metric measured on an initiative's fixed members, treatment against holdout
+    (plugin.initiatives.uplift). horizon_days: for retention, the days after the start at
+    which membership is checked; the other metrics cover the initiative's window."""
+
+    key: str
+    label: str
+    unit: Unit
+    better: str
+    horizon_days: int | None = None
+
+
+_MEMBER_METRICS = (
+    MemberMetric(
+        "members.retention_30d", "Still subscribed 30 days after the start", "share", UP, 30
+    ),
+    MemberMetric(
+        "members.retention_60d", "Still subscribed 60 days after the start", "share", UP, 60
+    ),
+    MemberMetric(
+        "members.retention_90d", "Still subscribed 90 days after the start", "share", UP, 90
+    ),
+    MemberMetric("members.nps", "NPS of answers given after the start", "points", UP),
+    MemberMetric("members.value_for_money", "Value for money (1–5) after the start", "score", UP),
+    MemberMetric("members.billing_success", "Billing success after the start", "share", UP),
+    MemberMetric("members.mrr", "MRR per subscriber", "money", UP),
+)
+
+MEMBER_METRICS: dict[str, MemberMetric] = {m.key: m for m in _MEMBER_METRICS}
+
+
+def metric_unit(key: str) -> Unit | None:
+    """The unit of a target metric of either kind (None for an unknown key)."""
+    if key in TARGET_METRICS:
+        return TARGET_METRICS[key].unit
+    if key in MEMBER_METRICS:
+        return MEMBER_METRICS[key].unit
+    return None

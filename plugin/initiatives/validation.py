@@ -11,6 +11,15 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
+from plugin.initiatives.audience import (
+    CADENCE,
+    COHORT,
+    CURRENCY,
+    FIELDS,
+    MAX_PLAN,
+    NPS_CATEGORIES,
+    SEGMENTS,
+)
 from plugin.initiatives.catalogue import (
     DIRECTIONS,
     DRIVERS,
@@ -18,7 +27,8 @@ from plugin.initiatives.catalogue import (
     MIN_WINDOW_DAYS,
     STATUSES,
 )
-from plugin.initiatives.metrics import TARGET_METRICS
+from plugin.initiatives.metrics import MEMBER_METRICS, TARGET_METRICS
+from plugin.initiatives.uplift import MAX_HOLDOUT_SHARE, MIN_HOLDOUT_SHARE
 
 MAX_TITLE = 200
 MAX_OWNER = 200
@@ -99,11 +109,53 @@ def _day(field: str, value: Any) -> date | None:
         raise InitiativeInvalid(field, "must be a date YYYY-MM-DD or null") from None
 
 
+def parse_audience(field_name: str, value: Any) -> dict[str, str] | None:
+    """A checked filter (None: shop-wide). Refusals name the field as `audience.<name>`."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise InitiativeInvalid("audience", "must be an object of Subscribers filters, or null")
+    parsed: dict[str, str] = {}
+    for name, raw in value.items():
+        field = f"audience.{name}"
+        if name not in FIELDS:
+            raise InitiativeInvalid(field, f"is not a filter; use: {', '.join(FIELDS)}")
+        if not isinstance(raw, str) or not raw.strip():
+            raise InitiativeInvalid(field, "must be a non-empty string")
+        text = raw.strip()
+        if name == "segment" and text not in SEGMENTS:
+            raise InitiativeInvalid(field, f"must be one of: {', '.join(sorted(SEGMENTS))}")
+        if name == "plan" and len(text) > MAX_PLAN:
+            raise InitiativeInvalid(field, f"must be at most {MAX_PLAN} characters")
+        if name == "cadence" and not CADENCE.match(text):
+            raise InitiativeInvalid(field, "must be <interval>:<count>, e.g. month:1 or week:2")
+        if name == "cohort" and not COHORT.match(text):
+            raise InitiativeInvalid(field, "must be a month YYYY-MM")
+        if name == "currency" and not CURRENCY.match(text):
+            raise InitiativeInvalid(field, "must be a three-letter currency code, e.g. USD")
+        if name == "nps_category" and text not in NPS_CATEGORIES:
+            raise InitiativeInvalid(field, f"must be one of: {', '.join(NPS_CATEGORIES)}")
+        parsed[name] = text
+    if not parsed:
+        raise InitiativeInvalid("audience", "names no filter (leave it null for shop-wide)")
+    return parsed
+
+
+def _holdout_share(field: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InitiativeInvalid(field, "must be a number, e.g. 0.1 for 10 %")
+    if not MIN_HOLDOUT_SHARE <= value <= MAX_HOLDOUT_SHARE:
+        raise InitiativeInvalid(
+            field, f"must be between {MIN_HOLDOUT_SHARE} and {MAX_HOLDOUT_SHARE}"
+        )
+    return float(value)
+
+
 PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "title": _text(MAX_TITLE),
     "hypothesis": _text(MAX_HYPOTHESIS),
     "driver": _choice(DRIVERS),
-    "target_metric": _choice(TARGET_METRICS),
+    "target_metric": _choice({**TARGET_METRICS, **MEMBER_METRICS}),
     "expected_direction": _choice(DIRECTIONS),
     "expected_change": _positive_number,
     "owner": _text(MAX_OWNER),
@@ -111,6 +163,8 @@ PARSERS: dict[str, Callable[[str, Any], Any]] = {
     "starts_on": _day,
     "ends_on": _day,
     "window_days": _window,
+    "audience": parse_audience,
+    "holdout_share": _holdout_share,
 }
 
 

@@ -20,7 +20,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from plugin.db.transaction import transaction
+from plugin.db.transaction import Tx, transaction
+from plugin.models import Shop, Subscriber
 from plugin.models.base import utcnow
 from plugin.portal.common import (
     CANCEL,
@@ -37,6 +38,7 @@ from plugin.portal.common import (
     within_limit,
 )
 from plugin.portal.views import cancel_view, pending_nps
+from plugin.runtime import Runtime
 from plugin.shopify.verify import InvalidRequest, SessionClaims, verify_session_token
 from plugin.surveys.answers import Channel
 from plugin.surveys.errors import AnswerInvalid, SurveyError
@@ -81,6 +83,25 @@ def _claims(request: Request) -> SessionClaims | JSONResponse:
     return claims
 
 
+async def customer_of(
+    tx: Tx, rt: Runtime, claims: SessionClaims
+) -> tuple[Shop, Subscriber | None] | JSONResponse:
+    """The token's shop and subscriber, the request counted against the customer's limit; the
+    refusal when the shop is unknown or the customer over the limit."""
+    assert claims.customer_id is not None
+    shop, subscriber = await shop_and_subscriber(tx.session, claims.shop, claims.customer_id)
+    if shop is None:
+        return _json(error_body("unavailable", "this store does not offer surveys"), 404)
+    decision = await within_limit(rt, customer_key(shop.id, claims.customer_id), CUSTOMER_LIMIT)
+    if not decision.allowed:
+        return _json(
+            error_body("rate_limited", "too many requests"),
+            429,
+            **{"Retry-After": retry_after_header(decision)},
+        )
+    return shop, subscriber
+
+
 def _refusal(error: SurveyError) -> JSONResponse:
     return survey_error_json(error, headers={**CORS_HEADERS, "Cache-Control": "no-store"})
 
@@ -93,16 +114,10 @@ async def survey(request: Request) -> Response:
     assert claims.customer_id is not None
     rt = runtime_of(request)
     async with transaction(rt.sessionmaker, rt.queue) as tx:
-        shop, subscriber = await shop_and_subscriber(tx.session, claims.shop, claims.customer_id)
-        if shop is None:
-            return _json(error_body("unavailable", "this store does not offer surveys"), 404)
-        decision = await within_limit(rt, customer_key(shop.id, claims.customer_id), CUSTOMER_LIMIT)
-        if not decision.allowed:
-            return _json(
-                error_body("rate_limited", "too many requests"),
-                429,
-                **{"Retry-After": retry_after_header(decision)},
-            )
+        found = await customer_of(tx, rt, claims)
+        if isinstance(found, JSONResponse):
+            return found
+        shop, subscriber = found
         locale = negotiate(
             request.query_params.get("locale"),
             accept=request.headers.get("accept-language"),
@@ -149,16 +164,10 @@ async def _answer(request: Request, kind: str) -> Response:
     rt = runtime_of(request)
     try:
         async with transaction(rt.sessionmaker, rt.queue) as tx:
-            shop, subscriber = await shop_and_subscriber(tx.session, claims.shop, customer_id)
-            if shop is None:
-                return _json(error_body("unavailable", "this store does not offer surveys"), 404)
-            decision = await within_limit(rt, customer_key(shop.id, customer_id), CUSTOMER_LIMIT)
-            if not decision.allowed:
-                return _json(
-                    error_body("rate_limited", "too many requests"),
-                    429,
-                    **{"Retry-After": retry_after_header(decision)},
-                )
+            found = await customer_of(tx, rt, claims)
+            if isinstance(found, JSONResponse):
+                return found
+            shop, subscriber = found
             try:
                 values, _ = await read_answer(request, FIELDS[kind])
             except BodyError as exc:

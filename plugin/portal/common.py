@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from plugin.bounded import loads_json
 from plugin.db.transaction import Tx
+from plugin.flow.events import cancel_reason_given, nps_answered
 from plugin.models import Cancellation, NpsResponse, Shop, Subscriber
 from plugin.portal.pages import Page
 from plugin.runtime import Runtime
@@ -218,6 +219,15 @@ async def store_answer(
             or parse_optional_id("invitation_id", values.get("invitation_id")),
         )
         stored, editable_until = {"response": nps_json(response)}, response.editable_until
+        await nps_answered(
+            tx,
+            shop_id=shop_id,
+            response_id=response.id,
+            customer_id=subscriber.customer_id,
+            score=response.score,
+            value_for_money=response.value_for_money,
+            comment=response.comment,
+        )
     else:
         cancellation = await submit_cancel_reason(
             session,
@@ -232,6 +242,15 @@ async def store_answer(
         assert cancellation.editable_until is not None
         contract_id = parse_contract_id(values.get("contract_id"))
         stored = {"cancellation": cancellation_json(cancellation, contract_id)}
+        await cancel_reason_given(
+            tx,
+            shop_id=shop_id,
+            cancellation_id=cancellation.id,
+            customer_id=subscriber.customer_id,
+            reason=cancellation.reason_code or "",
+            comment=cancellation.comment,
+            contract_id=contract_id,
+        )
         editable_until = cancellation.editable_until
     request_recompute(tx, shop_id, debounce_s=runtime.settings.recompute_debounce_seconds)
     return stored, editable_until

@@ -7,6 +7,7 @@ from plugin.openapi import Operation, obj, path, query
 
 CUSTOMER = "customerSession"
 _ANSWER_ERRORS = (401, 404, 409, 413, 415, 422, 429)
+_CHANGE_ERRORS = (*_ANSWER_ERRORS, 503)  # 503: Shopify could not be reached
 
 OPERATIONS: list[Operation] = [
     Operation(
@@ -48,6 +49,60 @@ OPERATIONS: list[Operation] = [
             reason={"type": "string"},
             comment={"type": "string", "maxLength": 2000},
         ),
+    ),
+    # Self-service and the cancel flow (plugin.selfservice, plugin.saveoffers)
+    Operation(
+        "GET",
+        "/api/portal/subscriptions",
+        "This customer's subscriptions and what they can change",
+        CUSTOMER,
+        ok={"type": "object"},
+        errors=(401, 404, 409, 429, 503),
+    ),
+    Operation(
+        "GET",
+        "/api/portal/subscriptions/{contract_id}",
+        "One subscription: next delivery, plan options, allowed changes",
+        CUSTOMER,
+        ok={"type": "object"},
+        errors=(401, 404, 409, 429, 503),
+        parameters=(path("contract_id", {"type": "integer", "minimum": 1}),),
+    ),
+    Operation(
+        "POST",
+        "/api/portal/subscriptions/{contract_id}",
+        "Skip, change frequency or quantity, pause or resume (carried out in Shopify)",
+        CUSTOMER,
+        ok=obj("done", "subscription"),
+        errors=_CHANGE_ERRORS,
+        parameters=(path("contract_id", {"type": "integer", "minimum": 1}),),
+        body=obj("action", action={"type": "string"}),
+    ),
+    Operation(
+        "POST",
+        "/api/portal/cancel-flow",
+        "Start cancelling: the reason, and the save offer for it (if any)",
+        CUSTOMER,
+        ok={"type": "object"},
+        ok_status=201,
+        errors=_CHANGE_ERRORS,
+        body=obj(
+            "contract_id",
+            "reason",
+            contract_id={"type": "string"},
+            reason={"type": "string"},
+            comment={"type": "string", "maxLength": 2000},
+        ),
+    ),
+    Operation(
+        "POST",
+        "/api/portal/cancel-flow/{flow_id}",
+        "Accept the save offer or confirm the cancellation",
+        CUSTOMER,
+        ok=obj("outcome"),
+        errors=_CHANGE_ERRORS,
+        parameters=(path("flow_id", {"type": "integer", "minimum": 1}),),
+        body=obj("decision", decision={"type": "string", "enum": ["accept", "cancel"]}),
     ),
     Operation(
         "OPTIONS",

@@ -21,7 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.initiatives.effect import Effect, initiative_effect, window_of
-from plugin.initiatives.metrics import TARGET_METRICS
+from plugin.initiatives.holdout import HoldoutEffect, get_audience, holdout_effect
+from plugin.initiatives.metrics import MEMBER_METRICS, TARGET_METRICS
 from plugin.initiatives.stats import compare_proportions
 from plugin.models import MetricSnapshot, Shop
 from plugin.models.initiatives import Initiative
@@ -398,23 +399,30 @@ def _drivers(cur: Doc, prev: Doc | None) -> Section:
     )
 
 
+def _described(initiative: Initiative, label: str, unit: Unit) -> dict[str, Any]:
+    """The fields of an InitiativeItem that describe the initiative, not its effect."""
+    return {
+        "id": initiative.id,
+        "title": initiative.title,
+        "hypothesis": initiative.hypothesis,
+        "driver": initiative.driver,
+        "owner": initiative.owner,
+        "status": initiative.status,
+        "target_metric": initiative.target_metric,
+        "target_label": label,
+        "unit": unit,
+        "expected_direction": initiative.expected_direction,
+        "expected_change": initiative.expected_change,
+        "starts_on": initiative.starts_on,
+        "ends_on": initiative.ends_on,
+        "window_days": initiative.window_days,
+    }
+
+
 def initiative_item(initiative: Initiative, effect: Effect) -> InitiativeItem:
     metric = TARGET_METRICS[initiative.target_metric]
     return InitiativeItem(
-        id=initiative.id,
-        title=initiative.title,
-        hypothesis=initiative.hypothesis,
-        driver=initiative.driver,
-        owner=initiative.owner,
-        status=initiative.status,
-        target_metric=initiative.target_metric,
-        target_label=metric.label,
-        unit=metric.unit,
-        expected_direction=initiative.expected_direction,
-        expected_change=initiative.expected_change,
-        starts_on=initiative.starts_on,
-        ends_on=initiative.ends_on,
-        window_days=initiative.window_days,
+        **_described(initiative, metric.label, metric.unit),
         before=effect.before,
         after=effect.after,
         effect_change=effect.change,
@@ -422,6 +430,29 @@ def initiative_item(initiative: Initiative, effect: Effect) -> InitiativeItem:
         verdict_reason=effect.reason,
         p_value=effect.p_value,
         as_expected=effect.as_expected,
+    )
+
+
+def holdout_item(initiative: Initiative, effect: HoldoutEffect) -> InitiativeItem:
+    """A targeted initiative: `before` is the holdout's value, `after` the treatment's, and
+    the change their difference (the review's columns read "without" and "with" it)."""
+    metric = MEMBER_METRICS[initiative.target_metric]
+    uplift = effect.uplift
+    interval = ""
+    if uplift is not None and uplift.ci_low is not None and uplift.ci_high is not None:
+        interval = (
+            f"treatment − holdout, 95 % interval {uplift.ci_low:+.4g} to {uplift.ci_high:+.4g}"
+        )
+    reason = "; ".join(part for part in (interval, effect.judgement.reason) if part) or None
+    return InitiativeItem(
+        **_described(initiative, metric.label, metric.unit),
+        before=uplift.holdout.value if uplift else None,
+        after=uplift.treatment.value if uplift else None,
+        effect_change=uplift.difference if uplift else None,
+        verdict=effect.judgement.verdict,
+        verdict_reason=reason,
+        p_value=None,
+        as_expected=effect.judgement.as_expected,
     )
 
 
@@ -505,7 +536,13 @@ async def build_review(
     )
     items = []
     for initiative in rows:
-        if _relevant(initiative, first, last):
+        if not _relevant(initiative, first, last):
+            continue
+        audience = await get_audience(session, shop_id, initiative.id)
+        if audience is not None:
+            held = await holdout_effect(session, initiative, audience, as_of)
+            items.append(holdout_item(initiative, held))
+        else:
             effect = await initiative_effect(session, shop_id, initiative, as_of)
             items.append(initiative_item(initiative, effect))
     return assemble(month, current, previous, items)

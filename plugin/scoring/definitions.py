@@ -312,6 +312,148 @@ DEFINITIONS: tuple[Definition, ...] = (
         ("Plans without a model have no customer value (—), never 0.",),
         "plugin.value.value.customer_value",
     ),
+    # ---- acting on value: initiatives against a holdout, value data on customers ----------
+    Definition(
+        "holdout_split",
+        "Treatment and holdout",
+        "When a targeted initiative starts, its segment's members are fixed and split at "
+        "random: the treatment group gets the action, the holdout gets nothing.",
+        "members = active subscribers matching the saved filter at the start; sorted by id, "
+        "shuffled with a stored random seed (numpy PCG64); the first round(n × share) are "
+        "the holdout",
+        "fixed at the start; the holdout share is 10 % unless the merchant sets 5–50 %",
+        (
+            "The same members, share and seed always give the same groups (reproducible).",
+            "Fewer than 2 matching subscribers, or none left for the holdout: the start is "
+            "refused and nothing changes.",
+            "The audience cannot change once members are drawn.",
+        ),
+        "plugin.initiatives.uplift.split_members",
+    ),
+    Definition(
+        "holdout_uplift",
+        "Uplift against a holdout",
+        "The initiative's effect: the target metric in the treatment group minus the same "
+        "metric in the holdout, with a 95 % interval.",
+        "uplift = metric(treatment) − metric(holdout), intent to treat (every treatment "
+        "member counts, reached or not); verdict: a real effect when the 95 % interval "
+        "excludes 0; no effect shown when it includes 0 but excludes the expected change; "
+        "cannot tell yet when it includes both",
+        "from the start to the end of the measurement period (retention: start + 30/60/90 "
+        "days; other metrics: start + the initiative's window); interim figures before",
+        (
+            "Too few observations for an interval (a share: fewer than 5 in a cell; NPS: "
+            "fewer than 30 answers per group; a mean: fewer than 10 per group) is said "
+            "plainly: not enough data yet.",
+            "Both groups live through the same season, so the difference does not depend on it.",
+        ),
+        "plugin.initiatives.uplift.judge",
+    ),
+    Definition(
+        "member_retention",
+        "Still subscribed k days after the start",
+        "Share of an initiative's members who had not left k = 30, 60 or 90 days after it started.",
+        "retained = no churn, or the last contract ended ≥ k days after the start; interval "
+        "of the difference: p₁ − p₀ ± 1.96·√(p₁(1−p₁)/n₁ + p₀(1−p₀)/n₀) (unpooled Wald)",
+        "k days from the start",
+        (
+            "A member who left and came back on a new contract before the check counts as "
+            "still subscribed; a paused member counts as subscribed.",
+        ),
+        "plugin.initiatives.uplift.share_uplift",
+    ),
+    Definition(
+        "member_billing_success",
+        "Billing success of members",
+        "Successful billing attempts over all attempts of the members in each group.",
+        "R = Σ successes / Σ attempts per group; variance m/(m−1) · Σ(xᵢ − R·nᵢ)² / (Σnᵢ)² "
+        "over the m members billed (one card fails every retry: attempts are clustered by "
+        "member); interval of the difference ± 1.96·√(v₁ + v₀)",
+        "from the start for the initiative's window",
+        ("Challenged (3-D Secure pending) attempts are left out; members never billed too.",),
+        "plugin.initiatives.uplift.ratio_uplift",
+    ),
+    Definition(
+        "member_nps",
+        "NPS uplift",
+        "NPS of the treatment group's answers given after the start minus the holdout's.",
+        "difference of NPS in points; interval centred on the adjusted-Wald difference "
+        "(add 3 answers, ¾ promoter and ¾ detractor per group) ± 1.96·√(v₁ + v₀)",
+        "answers from the start for the initiative's window",
+        ("Fewer than 30 answers in a group: not enough data yet.",),
+        "plugin.initiatives.uplift.nps_uplift",
+    ),
+    Definition(
+        "member_mean",
+        "Value for money and MRR per subscriber uplift",
+        "Difference of means between the groups: value-for-money answers (1–5) after the "
+        "start, or MRR per member.",
+        "mean₁ − mean₀ ± t(0.975, Welch–Satterthwaite df) · √(s₁²/n₁ + s₀²/n₀)",
+        "value for money: answers in the initiative's window; MRR: the latest recompute, "
+        "0 for a member who left",
+        (
+            "MRR per subscriber compares members of one currency (the most common among "
+            "them); the others are counted as excluded.",
+        ),
+        "plugin.initiatives.uplift.mean_uplift",
+    ),
+    Definition(
+        "before_after",
+        "Before/after effect (shop-wide initiatives)",
+        "For an initiative without a target segment: the metric over the N days after the "
+        "start against the N days before. It cannot separate the initiative from the "
+        "season or anything else that changed meanwhile.",
+        "after − before; rates and NPS with the two-sample z test (p < 0.05), other "
+        "metrics by direction and size only",
+        "N days on each side of the start (default 30)",
+        ("Every before/after figure is shown with that caveat.",),
+        "plugin.initiatives.effect.measure_effect",
+    ),
+    Definition(
+        "churn_risk_band",
+        "Churn-risk band",
+        "The churn risk in a word merchants can filter on in Shopify: high, medium or low.",
+        "high when churn risk ≥ 15 %, medium when ≥ 10 %, else low (the segment grid's cuts)",
+        "the latest recompute",
+        ("Not scored: unknown.",),
+        "plugin.value.score.risk_band",
+    ),
+    # Save offers in the cancel flow (plugin.saveoffers); kept last, after the value metrics.
+    Definition(
+        "save_offer_acceptance",
+        "Save offer acceptance rate",
+        "Of the subscribers shown a save offer, the share who said yes. Saying yes is not "
+        "staying: see the true save rate.",
+        "accepted ÷ offered, per cancel reason and offer (first cancel flow per subscription)",
+        "every cancel flow since the offer was configured",
+        (
+            "Holdout flows and reasons with no offer are not in it.",
+            "A subscriber who goes through the flow again for the same subscription counts "
+            "once, with their first flow.",
+        ),
+        "plugin.value.save_rate.save_report",
+    ),
+    Definition(
+        "true_save_rate",
+        "True save rate",
+        "How many more subscribers still have their subscription d days after the cancel flow "
+        "when shown the offer than when held out (shown nothing): what the offer really keeps.",
+        "kept(offered, d) − kept(holdout, d), kept = flows whose subscription had not ended d "
+        "days after the flow ÷ flows at least d days old; d = 30, 60, 90; 95% interval by "
+        "Newcombe's hybrid score method (Wilson intervals of both shares)",
+        "flows at least d days old, per cancel reason and offer; the holdout is a fixed random "
+        "share of subscribers (default 10%, by a keyed hash of the customer)",
+        (
+            "Paused counts as not ended; a subscription ended exactly on day d is not kept.",
+            "With no flow d days old in one arm there is no figure, and the page says which "
+            "arm is missing.",
+            "An interval that includes 0 means the data cannot tell yet whether the offer "
+            "keeps anyone.",
+            "Acceptance can be high while the true save rate is 0: those who accept may leave "
+            "a month later, and some of the holdout stay anyway.",
+        ),
+        "plugin.value.save_rate.save_report / newcombe_difference",
+    ),
 )
 
 BY_KEY = {d.key: d for d in DEFINITIONS}

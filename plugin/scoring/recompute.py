@@ -80,6 +80,8 @@ class ShopFacts:
     currency: str
     locale: str
     value: ValueSettings
+    # Installed with an offline token: the scores can be written to Shopify afterwards.
+    reaches_shopify: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class RecomputeOutcome:
     months: tuple[str, ...]
     overview: OverviewDoc
     seconds: dict[str, float] = field(default_factory=dict)
+    reaches_shopify: bool = False
 
 
 def engine_settings(value: ValueSettings, reasons: Any) -> EngineSettings:
@@ -129,6 +132,7 @@ async def _shop_facts(runtime: Runtime, shop_id: int) -> ShopFacts | None:
             shop.currency or "USD",
             shop.locale or "en",
             value_settings(shop),
+            shop.access_token_enc is not None and shop.uninstalled_at is None,
         )
 
 
@@ -360,6 +364,7 @@ async def _recompute(
         months=tuple(m.strftime("%Y-%m") for m in months),
         overview=overview,
         seconds=seconds,
+        reaches_shopify=shop.reaches_shopify,
     )
 
 

@@ -42,25 +42,6 @@ ATTEMPT_CREATE = """mutation SubscriptionBillingAttemptCreate(
   }
 }"""
 
-CONTRACT_PAUSE = """mutation SubscriptionContractPause($id: ID!) {
-  subscriptionContractPause(subscriptionContractId: $id) {
-    contract { id status }
-    userErrors { field message code }
-  }
-}"""
-
-CONTRACT_CANCEL = """mutation SubscriptionContractCancel($id: ID!) {
-  subscriptionContractCancel(subscriptionContractId: $id) {
-    contract { id status }
-    userErrors { field message code }
-  }
-}"""
-
-FINAL_ACTIONS = {
-    "pause": (CONTRACT_PAUSE, "subscriptionContractPause"),
-    "cancel": (CONTRACT_CANCEL, "subscriptionContractCancel"),
-}
-
 
 @dataclass(frozen=True)
 class BillingCycle:
@@ -125,10 +106,3 @@ async def create_attempt(
         },
     )
     return str((payload.get("subscriptionBillingAttempt") or {}).get("id") or "")
-
-
-async def end_contract(client: AdminGraphQL, contract_gid: str, action: str) -> str:
-    """Pause or cancel the contract (dunning's final step); its new status."""
-    document, field = FINAL_ACTIONS[action]
-    payload = await mutate(client, document, field, {"id": contract_gid})
-    return str((payload.get("contract") or {}).get("status") or "")

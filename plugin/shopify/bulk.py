@@ -166,3 +166,108 @@ async def _grouped(objects: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict
             family.add(obj["id"])
     if current is not None:
         yield current
+
+
+# ---- bulk mutations: upload a JSONL of variables, run one mutation per line ----------------
+
+STAGED_UPLOADS_CREATE = """
+mutation StagedUploadsCreate($input: [StagedUploadInput!]!) {
+  stagedUploadsCreate(input: $input) {
+    stagedTargets { url resourceUrl parameters { name value } }
+    userErrors { field message }
+  }
+}
+"""
+
+RUN_BULK_MUTATION = """
+mutation BulkOperationRunMutation($mutation: String!, $stagedUploadPath: String!) {
+  bulkOperationRunMutation(mutation: $mutation, stagedUploadPath: $stagedUploadPath) {
+    bulkOperation { id status }
+    userErrors { field message code }
+  }
+}
+"""
+
+LINE_NUMBER = "__lineNumber"
+
+
+async def stage_jsonl(client: AdminGraphQL, lines: list[dict[str, Any]], filename: str) -> str:
+    """Upload mutation variables, one JSON object per line, to Shopify's staged storage;
+    returns the staged upload path `bulkOperationRunMutation` reads them from."""
+    data = await client.query(
+        STAGED_UPLOADS_CREATE,
+        {
+            "input": [
+                {
+                    "resource": "BULK_MUTATION_VARIABLES",
+                    "filename": filename,
+                    "mimeType": "text/jsonl",
+                    "httpMethod": "POST",
+                }
+            ]
+        },
+    )
+    result = data.get("stagedUploadsCreate") or {}
+    errors = result.get("userErrors") or []
+    targets = result.get("stagedTargets") or []
+    if errors or not targets:
+        message = "; ".join(str(e.get("message", e)) for e in errors) or "no staged target"
+        raise BulkOperationError(f"staged upload refused for {client.shop}: {message}")
+    target = targets[0]
+    fields = {p["name"]: p["value"] for p in target.get("parameters") or []}
+    path = fields.get("key")
+    if not path or not target.get("url"):
+        raise BulkOperationError(f"staged upload for {client.shop} gave no key or url")
+    body = "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
+    # A signed storage URL: form fields from Shopify, then the file; no access token goes there.
+    try:
+        response = await client.http.post(
+            target["url"], data=fields, files={"file": (filename, body.encode(), "text/jsonl")}
+        )
+    except httpx.TransportError as exc:
+        raise TransientError(f"staged upload broke off ({type(exc).__name__})") from exc
+    if response.status_code >= 500:
+        raise TransientError(f"staged upload answered {response.status_code}")
+    if response.status_code >= 300:
+        raise BulkOperationError(f"staged upload answered {response.status_code}")
+    return str(path)
+
+
+async def start_bulk_mutation(client: AdminGraphQL, mutation: str, staged_path: str) -> str:
+    """Start the bulk mutation; its id. Another one running: TransientError (retry later)."""
+    data = await client.query(
+        RUN_BULK_MUTATION, {"mutation": mutation, "stagedUploadPath": staged_path}
+    )
+    result = data.get("bulkOperationRunMutation") or {}
+    errors = result.get("userErrors") or []
+    if errors:
+        message = "; ".join(str(e.get("message", e)) for e in errors)
+        if any(e.get("code") == "OPERATION_IN_PROGRESS" for e in errors):
+            raise TransientError(
+                f"a bulk mutation is already running for {client.shop}", retry_after=60.0
+            )
+        raise BulkOperationError(f"bulk mutation refused for {client.shop}: {message}")
+    operation = result.get("bulkOperation") or {}
+    if not operation.get("id"):
+        raise BulkOperationError(f"bulk mutation for {client.shop} returned no operation")
+    return str(operation["id"])
+
+
+async def bulk_operation_status(client: AdminGraphQL, operation_id: str) -> dict[str, Any]:
+    """One poll of a bulk operation (status, errorCode, objectCount, url)."""
+    data = await client.query(BULK_OPERATION_STATUS, {"id": operation_id})
+    operation = data.get("node")
+    if not operation:
+        raise BulkOperationError(f"bulk operation {operation_id} not found")
+    return dict(operation)
+
+
+def bulk_failed(status: str | None) -> bool:
+    return status in _FAILED
+
+
+async def bulk_mutation_results(client: AdminGraphQL, url: str) -> AsyncIterator[dict[str, Any]]:
+    """Each line of a finished bulk mutation's result: `data` (the mutation's payload) and
+    `__lineNumber`, the 0-based line of the uploaded variables it answers."""
+    async for obj in _stream_jsonl(client.http, url):
+        yield obj

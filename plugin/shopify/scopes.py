@@ -71,6 +71,11 @@ FEATURES: tuple[Feature, ...] = (
         "subscriber surveys on the storefront through the app proxy",
         config_table="app_proxy",
     ),
+    _feature(
+        "customer_data",
+        ["write_customers"],
+        "value data as app-owned customer metafields (and optional tags)",
+    ),
     _feature("selling_plans", ["write_products"], "our subscription plans as selling plan groups"),
     _feature(
         "billing",

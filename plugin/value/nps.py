@@ -66,6 +66,15 @@ class NpsComparison:
     reason: str | None
 
 
+def category(score: int | None) -> str:
+    """promoter (9–10), passive (7–8), detractor (0–6), or "none" without an answer."""
+    if score is None:
+        return "none"
+    if score >= PROMOTER_MIN:
+        return "promoter"
+    return "detractor" if score <= DETRACTOR_MAX else "passive"
+
+
 def nps_counts(scores: npt.ArrayLike) -> tuple[int, int, int, int]:
     """(n, promoters, passives, detractors) from 0–10 scores; NaN marks a non-answer."""
     arr = np.asarray(scores, dtype=np.float64)

@@ -58,6 +58,16 @@ class SegmentThresholds:
     low_value: float = 0.25
 
 
+def risk_band(churn_risk: float | None, cuts: SegmentThresholds = SegmentThresholds()) -> str:
+    """ "high" from the high-risk cut, "medium" from the low-risk cut, else "low"; "unknown"
+    when not scored. The band the segment grid uses, in a word merchants can filter on."""
+    if churn_risk is None or churn_risk != churn_risk:  # None or NaN
+        return "unknown"
+    if churn_risk >= cuts.high_risk:
+        return "high"
+    return "medium" if churn_risk >= cuts.low_risk else "low"
+
+
 @dataclass(frozen=True)
 class ValueScores:
     """Per-subscriber value score and its parts.

@@ -150,6 +150,8 @@ async def test_patch_page_refuses_a_shop_that_is_not_a_shop_domain(
     assert "content-security-policy" not in response.headers
 
 
+# Claims, not tokens: a token made at collection would expire (60 s) before a long run
+# reaches the test, and the page would then bounce for a fresh one instead of refusing it.
 @pytest.mark.parametrize(
     "claims",
     # Claims, not tokens: a token made at collection would expire (they live a minute) before

@@ -111,7 +111,6 @@ class FakeBillingMixin:
         self.skipped: set[tuple[str, int]] = set()  # (contract gid, cycle index)
         self.billed: set[tuple[str, int]] = set()
         self._declines: dict[str, deque[str]] = {}
-        self._refusals: dict[str, deque[dict[str, Any]]] = {}
         self._lose_responses = 0
         self._gids = itertools.count(9_000_001)
 
@@ -126,12 +125,6 @@ class FakeBillingMixin:
             for i in range(1, variants_each + 1):
                 self.variants.add(f"gid://shopify/ProductVariant/{n * 100 + i}")
         return gids
-
-    def refuse_next(
-        self, operation: str, message: str, *, field: list[str] | None = None, code: str = "INVALID"
-    ) -> None:
-        """The next call of `operation` (e.g. "sellingPlanGroupAddProducts") is refused."""
-        self._refusals.setdefault(operation, deque()).append(_user_error(field, message, code))
 
     def skip_cycle(self, contract_gid: str, index: int) -> None:
         self.skipped.add((contract_gid, index))
@@ -166,10 +159,6 @@ class FakeBillingMixin:
             "SellingPlanGroupRemoveProductVariants": self._resources("variants", "remove"),
             "SubscriptionBillingCycles": self._cycles,
             "SubscriptionBillingAttemptCreate": self._attempt_create,
-            "SubscriptionContractPause": self._status_change("PAUSED", "subscriptionContractPause"),
-            "SubscriptionContractCancel": self._status_change(
-                "CANCELLED", "subscriptionContractCancel"
-            ),
         }
 
     def _refused(self, operation: str) -> dict[str, Any] | None:
@@ -408,30 +397,6 @@ class FakeBillingMixin:
                 "userErrors": [],
             }
         }
-
-    def _status_change(self, status: str, field_name: str) -> Any:
-        def handler(shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
-            if error := self._refused(field_name):
-                return {field_name: {"contract": None, "userErrors": [error]}}
-            contract = self._contract_of(shop, variables.get("id", ""))
-            if contract is None:
-                return {
-                    field_name: {
-                        "contract": None,
-                        "userErrors": [
-                            _user_error(["subscriptionContractId"], "not found", "NOT_FOUND")
-                        ],
-                    }
-                }
-            if contract.status in TERMINATED:
-                error = _user_error(None, "Contract is terminated", "CONTRACT_TERMINATED")
-                return {field_name: {"contract": None, "userErrors": [error]}}
-            contract.status = status
-            return {
-                field_name: {"contract": {"id": contract.gid, "status": status}, "userErrors": []}
-            }
-
-        return handler
 
 
 def local_noon(day: date) -> str:

@@ -15,6 +15,12 @@ Tests' SHOPIFY_ADMIN_ORIGIN is `http://fake-shopify.test/{shop}`, so every URL h
   at a URL served by this same transport); cost extensions on every answer.
 - scripted faults, consumed in order: THROTTLED answers, 429 with Retry-After, 5xx, network
   errors (`throttle()`, `rate_limit()`, `server_error()`, `network_error()`).
+- contract changes (`plugin.shopify.contract_edits`): billing-cycle skip and unskip, pause,
+  activate, cancel, contract drafts (open, update, line update, discount add, commit; applied
+  only at commit, refused with CONCURRENT_CONTRACT_UPDATE when the contract changed after the
+  draft was opened), upcoming billing cycles and selling plan choices. `changes` lists every
+  applied change; `refuse_next()` scripts a user error; `change_contract_before_next_commit()`
+  simulates a concurrent edit.
 - `requests` logs every request (method, URL, headers, body) for assertions; `issued` lists
   every token handed out; `serve_next_bulk()` sets the next bulk result to any objects;
   `token_latency` slows the token endpoint to open race windows.
@@ -30,9 +36,12 @@ import json
 import re
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
+from email.parser import BytesParser
+from email.policy import default as email_policy
 from typing import Any, Literal
 from urllib.parse import parse_qsl
 
@@ -47,6 +56,24 @@ DEFAULT_SCOPE = "read_customers,read_orders,read_own_subscription_contracts"
 BUCKET_SIZE = 2000.0
 RESTORE_RATE = 100.0
 QUERY_COST = 12
+
+FLOW_HANDLES = (
+    "nps-survey-ready",
+    "value-segment-entered",
+    "nps-answered",
+    "cancel-reason-given",
+    "initiative-started",
+    "initiative-ended",
+)
+FLOW_PAYLOAD_LIMIT = 50_000
+# Operations that need a scope the default grant lacks: without it Shopify answers ACCESS_DENIED.
+WRITE_SCOPES = {
+    "MetafieldDefinitionCreate": "write_customers",
+    "MetafieldsSet": "write_customers",
+    "MetafieldsDelete": "write_customers",
+    "TagsAdd": "write_customers",
+    "TagsRemove": "write_customers",
+}
 
 FaultTarget = Literal["graphql", "token"]
 _OPERATION = re.compile(r"^\s*(query|mutation)\s+(\w+)")
@@ -68,6 +95,9 @@ class FakeLine:
     price: str = "25.00"
     quantity: int = 1
     selling_plan_name: str | None = "Monthly box"
+    selling_plan_id: int | None = 7001  # a plan of `add_selling_plan_group`, when tests add one
+    variant_id: int = 8001
+    title: str = "Coffee beans"
 
 
 @dataclass
@@ -82,6 +112,12 @@ class FakeContract:
     next_billing_date: str | None = "2026-06-01T12:00:00Z"
     origin_order_id: int | None = None
     delivery_price: str = "4.95"  # present so tests can prove it is not in the recurring amount
+    # Self-service state: the index of the next billing cycle, skipped cycles, the revision a
+    # draft must still match at commit, manual discounts added through drafts.
+    next_cycle_index: int = 4
+    skipped: set[int] = field(default_factory=set)
+    revision: int = 1
+    discounts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def gid(self) -> str:
@@ -107,13 +143,53 @@ class FakeContract:
     def line_nodes(self) -> list[dict[str, Any]]:
         return [
             {
-                "id": f"gid://shopify/SubscriptionLine/{self.contract_id}-{i}",
+                "id": self.line_gid(i),
                 "quantity": line.quantity,
                 "sellingPlanName": line.selling_plan_name,
                 "currentPrice": {"amount": line.price, "currencyCode": self.currency},
             }
             for i, line in enumerate(self.lines, start=1)
         ]
+
+    def line_gid(self, number: int) -> str:
+        return f"gid://shopify/SubscriptionLine/{self.contract_id}-{number}"
+
+    def cycles(self, count: int) -> list[dict[str, Any]]:
+        """The next `count` billing cycles from the next one, a billing interval apart."""
+        start = datetime.fromisoformat(str(self.next_billing_date).replace("Z", "+00:00"))
+        unit, every = self.billing
+        return [
+            {
+                "cycleIndex": self.next_cycle_index + k,
+                "billingAttemptExpectedDate": _step(start, unit, every * k)
+                .isoformat()
+                .replace("+00:00", "Z"),
+                "skipped": self.next_cycle_index + k in self.skipped,
+            }
+            for k in range(count)
+        ]
+
+
+def _step(start: datetime, unit: str, n: int) -> datetime:
+    if unit == "DAY":
+        return start + timedelta(days=n)
+    if unit == "WEEK":
+        return start + timedelta(weeks=n)
+    months = n * (12 if unit == "YEAR" else 1)
+    year, month = divmod(start.month - 1 + months, 12)
+    return start.replace(year=start.year + year, month=month + 1, day=min(start.day, 28))
+
+
+@dataclass
+class _Draft:
+    gid: str
+    shop: str
+    contract_gid: str
+    base_revision: int
+    policy: dict[str, Any] = field(default_factory=dict)
+    lines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    discounts: list[dict[str, Any]] = field(default_factory=list)
+    committed: bool = False
 
 
 @dataclass
@@ -135,6 +211,7 @@ class _BulkOperation:
     polls_left: int
     error_code: str | None = None
     status: str = "CREATED"
+    kind: str = "QUERY"  # or MUTATION: Shopify runs one of each at a time per shop
 
 
 class FakeShopify(FakeBillingMixin):
@@ -170,6 +247,22 @@ class FakeShopify(FakeBillingMixin):
         self._bulk_objects: list[dict[str, Any]] | None = None
         self._ids = itertools.count(1)
         self._init_billing()  # selling plan groups and billing (tests.support.fake_billing)
+        # Customers: metafield definitions, metafields and tags the app wrote; staged uploads.
+        self.metafield_definitions: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.customer_metafields: dict[tuple[str, str], dict[tuple[str, str], tuple[str, str]]] = {}
+        self.customer_tags: dict[tuple[str, str], set[str]] = {}
+        self.staged_uploads: dict[str, bytes] = {}
+        self._metafield_errors: dict[str, str] = {}  # owner id -> message of a user error
+        # Flow: trigger handles deployed for the app, and every accepted firing.
+        self.flow_handles: set[str] = set(FLOW_HANDLES)
+        self.flow_triggers: list[tuple[str, str, dict[str, Any]]] = []  # (shop, handle, payload)
+        # Contract changes (self-service, save offers): every applied change in order, as
+        # (operation, contract GID, details); drafts by GID; scripted refusals by operation.
+        self.changes: list[tuple[str, str, dict[str, Any]]] = []
+        self.drafts: dict[str, _Draft] = {}
+        self.selling_plan_groups: dict[str, list[list[dict[str, Any]]]] = {}
+        self._refusals: dict[str, deque[dict[str, Any]]] = {}
+        self._before_commit: deque[Callable[[], None]] = deque()
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -230,6 +323,10 @@ class FakeShopify(FakeBillingMixin):
         for _ in range(times):
             self._faults.append(_Fault("network", on))
 
+    def refuse_metafields_of(self, owner_id: str, message: str = "Value is invalid") -> None:
+        """metafieldsSet answers a user error for this owner (directly and in bulk)."""
+        self._metafield_errors[owner_id] = message
+
     def fail_next_bulk(self, error_code: str = "INTERNAL_SERVER_ERROR") -> None:
         self._bulk_failure = error_code
 
@@ -239,6 +336,44 @@ class FakeShopify(FakeBillingMixin):
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=httpx.MockTransport(self))
+
+    def add_selling_plan_group(
+        self, shop: str = SHOP, *, plans: list[tuple[int, str, str, int]]
+    ) -> None:
+        """A selling plan group offered on every variant: (plan id, name, interval, count)."""
+        self.selling_plan_groups.setdefault(shop, []).append(
+            [
+                {
+                    "id": f"gid://shopify/SellingPlan/{plan_id}",
+                    "name": name,
+                    "billingPolicy": {"interval": interval, "intervalCount": count},
+                    "deliveryPolicy": {"interval": interval, "intervalCount": count},
+                }
+                for plan_id, name, interval, count in plans
+            ]
+        )
+
+    def refuse_next(
+        self,
+        operation: str,
+        message: str,
+        *,
+        code: str = "INVALID",
+        field: str | list[str] | None = "base",
+    ) -> None:
+        """The next call of this mutation (by its root field) answers with a user error."""
+        path = [field] if isinstance(field, str) else field
+        self._refusals.setdefault(operation, deque()).append(
+            {"field": path, "message": message, "code": code}
+        )
+
+    def change_contract_before_next_commit(self, gid: str, shop: str = SHOP) -> None:
+        """Someone else changes the contract between a draft's opening and its commit."""
+
+        def bump() -> None:
+            self.contracts[shop][gid].revision += 1
+
+        self._before_commit.append(bump)
 
     # ---- assertions helpers -------------------------------------------------------------------
 
@@ -262,6 +397,8 @@ class FakeShopify(FakeBillingMixin):
             return httpx.Response(404, json={"errors": "Not Found"})
         if parts[0] == "_bulk-results" and request.method == "GET":
             return self._bulk_result(parts[-1])
+        if parts[0] == "_staged-uploads" and request.method == "POST":
+            return self._staged_upload(request, body)
         shop = parts[0]
         rest = "/".join(parts[1:])
         if request.method == "POST" and rest == "admin/oauth/access_token":
@@ -391,10 +528,43 @@ class FakeShopify(FakeBillingMixin):
             "SubscriptionContractDetails": self._contract,
             "BulkOperationRunQuery": self._bulk_run,
             "BulkOperationStatus": self._bulk_status,
+            "FlowTriggerReceive": self._flow_trigger,
+            "MetafieldDefinitionCreate": self._definition_create,
+            "MetafieldsSet": self._metafields_set,
+            "MetafieldsDelete": self._metafields_delete,
+            "TagsAdd": self._tags_add,
+            "TagsRemove": self._tags_remove,
+            "StagedUploadsCreate": self._staged_uploads_create,
+            "BulkOperationRunMutation": self._bulk_run_mutation,
             **self.billing_handlers(),
+            # Self-service and save offers (plugin.shopify.contract_edits).
+            "SubscriptionEditableContract": self._editable_contract,
+            "SubscriptionUpcomingCycles": self._upcoming_cycles,
+            "SellingPlanChoices": self._plan_choices,
+            "SubscriptionBillingCycleSkip": self._cycle_skip,
+            "SubscriptionBillingCycleUnskip": self._cycle_skip,
+            "SubscriptionContractPause": self._status_change,
+            "SubscriptionContractActivate": self._status_change,
+            "SubscriptionContractCancel": self._status_change,
+            "SubscriptionContractUpdate": self._draft_open,
+            "SubscriptionDraftUpdate": self._draft_edit,
+            "SubscriptionDraftLineUpdate": self._draft_edit,
+            "SubscriptionDraftDiscountAdd": self._draft_edit,
+            "SubscriptionDraftCommit": self._draft_commit,
         }
         if name not in handlers:
             return self._answer(errors=[{"message": f"fake Shopify: unknown operation {name!r}"}])
+        missing = WRITE_SCOPES.get(name)
+        if missing and missing not in self.scope.split(","):
+            return self._answer(
+                errors=[
+                    {
+                        "message": f"Access denied for {name[0].lower() + name[1:]} field. "
+                        f"Required access: `{missing}` access scope.",
+                        "extensions": {"code": "ACCESS_DENIED"},
+                    }
+                ]
+            )
         try:
             data = handlers[name](shop, variables, query)
         except LostAnswer as exc:
@@ -448,7 +618,7 @@ class FakeShopify(FakeBillingMixin):
             return {"bulkOperationRunQuery": {"bulkOperation": None, "userErrors": [error]}}
 
         if any(
-            op.shop == shop and op.status in ("CREATED", "RUNNING")
+            op.shop == shop and op.status in ("CREATED", "RUNNING") and op.kind == "QUERY"
             for op in self.bulk_operations.values()
         ):
             return refused(
@@ -502,6 +672,167 @@ class FakeShopify(FakeBillingMixin):
             }
         }
 
+    # ---- customers: metafields, tags, staged uploads, bulk mutations ---------------------------
+
+    def _definition_create(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        definition = variables.get("definition") or {}
+        key = (shop, str(definition.get("namespace")), str(definition.get("key")))
+        if definition.get("ownerType") != "CUSTOMER" or not definition.get("type"):
+            errors = [{"field": ["definition"], "message": "Invalid definition", "code": "INVALID"}]
+            return {"metafieldDefinitionCreate": {"createdDefinition": None, "userErrors": errors}}
+        if key in self.metafield_definitions:
+            errors = [
+                {
+                    "field": ["definition", "key"],
+                    "message": "Key is in use for Customer metafields on the 'valuehealth' "
+                    "namespace.",
+                    "code": "TAKEN",
+                }
+            ]
+            return {"metafieldDefinitionCreate": {"createdDefinition": None, "userErrors": errors}}
+        self.metafield_definitions[key] = definition
+        created = {"id": f"gid://shopify/MetafieldDefinition/{next(self._ids)}", "key": key[2]}
+        return {"metafieldDefinitionCreate": {"createdDefinition": created, "userErrors": []}}
+
+    def _set_metafields(self, shop: str, metafields: Any) -> dict[str, Any]:
+        """metafieldsSet, all or nothing as Shopify does: any invalid input, nothing is set."""
+        errors: list[dict[str, Any]] = []
+        if not isinstance(metafields, list) or not 1 <= len(metafields) <= 25:
+            errors.append(
+                {
+                    "field": ["metafields"],
+                    "message": "Exceeded the maximum metafields input limit of 25.",
+                    "code": "LESS_THAN_OR_EQUAL_TO",
+                }
+            )
+            return {"metafieldsSet": {"metafields": None, "userErrors": errors}}
+        for i, mf in enumerate(metafields):
+            owner = str(mf.get("ownerId", ""))
+            definition = self.metafield_definitions.get(
+                (shop, str(mf.get("namespace")), str(mf.get("key")))
+            )
+            if owner in self._metafield_errors:
+                errors.append(
+                    {
+                        "field": ["metafields", str(i), "value"],
+                        "message": self._metafield_errors[owner],
+                        "code": "INVALID_VALUE",
+                    }
+                )
+            elif definition is not None and definition["type"] != mf.get("type"):
+                errors.append(
+                    {
+                        "field": ["metafields", str(i), "type"],
+                        "message": "Type doesn't match the definition",
+                        "code": "INVALID_TYPE",
+                    }
+                )
+        if errors:
+            return {"metafieldsSet": {"metafields": None, "userErrors": errors}}
+        for mf in metafields:
+            store = self.customer_metafields.setdefault((shop, mf["ownerId"]), {})
+            store[(mf["namespace"], mf["key"])] = (mf["type"], mf["value"])
+        written = [{"key": mf["key"], "namespace": mf["namespace"]} for mf in metafields]
+        return {"metafieldsSet": {"metafields": written, "userErrors": []}}
+
+    def _metafields_set(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        return self._set_metafields(shop, variables.get("metafields"))
+
+    def _metafields_delete(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        deleted = []
+        for mf in variables.get("metafields") or []:
+            store = self.customer_metafields.get((shop, mf["ownerId"]), {})
+            if store.pop((mf["namespace"], mf["key"]), None) is not None:
+                deleted.append({"key": mf["key"], "namespace": mf["namespace"]})
+        return {"metafieldsDelete": {"deletedMetafields": deleted, "userErrors": []}}
+
+    def _tags(self, shop: str, variables: dict[str, Any], add: bool) -> dict[str, Any]:
+        tags = self.customer_tags.setdefault((shop, str(variables.get("id"))), set())
+        (tags.update if add else tags.difference_update)(variables.get("tags") or [])
+        name = "tagsAdd" if add else "tagsRemove"
+        return {name: {"node": {"id": variables.get("id")}, "userErrors": []}}
+
+    def _tags_add(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        return self._tags(shop, variables, add=True)
+
+    def _tags_remove(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        return self._tags(shop, variables, add=False)
+
+    def _staged_uploads_create(
+        self, shop: str, variables: dict[str, Any], _q: str
+    ) -> dict[str, Any]:
+        targets = []
+        for item in variables.get("input") or []:
+            key = f"tmp/{shop}/bulk/{secrets.token_hex(8)}/{item.get('filename')}"
+            targets.append(
+                {
+                    "url": f"{BASE_URL}/_staged-uploads",
+                    "resourceUrl": None,
+                    "parameters": [
+                        {"name": "key", "value": key},
+                        {"name": "Content-Type", "value": item.get("mimeType")},
+                        {"name": "success_action_status", "value": "201"},
+                        {"name": "acl", "value": "private"},
+                    ],
+                }
+            )
+        return {"stagedUploadsCreate": {"stagedTargets": targets, "userErrors": []}}
+
+    def _staged_upload(self, request: httpx.Request, body: bytes) -> httpx.Response:
+        message = BytesParser(policy=email_policy).parsebytes(
+            f"Content-Type: {request.headers['content-type']}\r\n\r\n".encode() + body
+        )
+        fields: dict[str, bytes] = {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            fields[str(name)] = part.get_payload(decode=True) or b""
+        key = fields.get("key", b"").decode()
+        if not key or "file" not in fields:
+            return httpx.Response(400, text="<Error><Code>InvalidArgument</Code></Error>")
+        self.staged_uploads[key] = fields["file"]
+        return httpx.Response(201, text=f"<PostResponse><Key>{key}</Key></PostResponse>")
+
+    def _bulk_run_mutation(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        def refused(message: str, code: str) -> dict[str, Any]:
+            error = {"field": None, "message": message, "code": code}
+            return {"bulkOperationRunMutation": {"bulkOperation": None, "userErrors": [error]}}
+
+        if any(
+            op.shop == shop and op.status in ("CREATED", "RUNNING") and op.kind == "MUTATION"
+            for op in self.bulk_operations.values()
+        ):
+            return refused(
+                "A bulk mutation operation is already in progress.", "OPERATION_IN_PROGRESS"
+            )
+        upload = self.staged_uploads.get(str(variables.get("stagedUploadPath")))
+        if upload is None:
+            return refused("The JSONL file could not be found.", "NO_SUCH_FILE")
+        match = _OPERATION.match(str(variables.get("mutation", "")))
+        if not match or match.group(2) != "MetafieldsSet":
+            return refused("fake Shopify only runs metafieldsSet in bulk", "INVALID_MUTATION")
+        results = []
+        for number, line in enumerate(upload.decode().splitlines()):
+            try:
+                line_vars = json.loads(line)
+            except ValueError:
+                return refused(
+                    "Unexpected file structure - expected JSONL", "INVALID_STAGED_UPLOAD_FILE"
+                )
+            data = self._set_metafields(shop, line_vars.get("metafields"))
+            results.append(json.dumps({"data": data, "__lineNumber": number}))
+        gid = f"gid://shopify/BulkOperation/{next(self._ids)}"
+        operation = _BulkOperation(
+            gid, shop, results, self.bulk_polls, self._bulk_failure, kind="MUTATION"
+        )
+        self._bulk_failure = None
+        self.bulk_operations[gid] = operation
+        return {
+            "bulkOperationRunMutation": {
+                "bulkOperation": {"id": gid, "status": operation.status},
+                "userErrors": [],
+            }
+        }
+
     def _bulk_result(self, filename: str) -> httpx.Response:
         gid = f"gid://shopify/BulkOperation/{filename.removesuffix('.jsonl')}"
         operation = self.bulk_operations.get(gid)
@@ -515,6 +846,239 @@ class FakeShopify(FakeBillingMixin):
                 yield (line + "\n").encode()
 
         return httpx.Response(200, headers={"Content-Type": "application/jsonl"}, content=chunks())
+
+    def _flow_trigger(self, shop: str, variables: dict[str, Any], _query: str) -> dict[str, Any]:
+        """Like Shopify: an unknown handle or a payload over 50 KB is a user error."""
+        handle, payload = variables.get("handle"), variables.get("payload")
+        errors = []
+        if handle not in self.flow_handles:
+            errors.append({"field": ["handle"], "message": f"Invalid handle '{handle}'"})
+        elif not isinstance(payload, dict):
+            errors.append({"field": ["payload"], "message": "Payload must be a JSON object"})
+        elif len(json.dumps(payload)) > FLOW_PAYLOAD_LIMIT:
+            errors.append({"field": ["payload"], "message": "Payload exceeds 50 KB"})
+        else:
+            self.flow_triggers.append((shop, str(handle), payload))
+        return {"flowTriggerReceive": {"userErrors": errors}}
+
+    # ---- contract changes ---------------------------------------------------------------------
+
+    def _editable_contract(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        contract = self.contracts.get(shop, {}).get(variables.get("id", ""))
+        if contract is None:
+            return {"subscriptionContract": None}
+        node = contract.node()
+        node["lines"] = {
+            "nodes": [
+                {
+                    **line_node,
+                    "title": line.title,
+                    "variantId": f"gid://shopify/ProductVariant/{line.variant_id}",
+                    "sellingPlanId": f"gid://shopify/SellingPlan/{line.selling_plan_id}"
+                    if line.selling_plan_id
+                    else None,
+                }
+                for line, line_node in zip(contract.lines, contract.line_nodes(), strict=True)
+            ]
+        }
+        return {"subscriptionContract": node}
+
+    def _upcoming_cycles(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        contract = self.contracts.get(shop, {}).get(variables.get("contractId", ""))
+        if contract is None or contract.next_billing_date is None:
+            return {"subscriptionBillingCycles": {"nodes": []}}
+        start = datetime.fromisoformat(variables["startDate"].replace("Z", "+00:00"))
+        end = datetime.fromisoformat(variables["endDate"].replace("Z", "+00:00"))
+        nodes = [
+            cycle
+            for cycle in contract.cycles(24)
+            if start
+            <= datetime.fromisoformat(cycle["billingAttemptExpectedDate"].replace("Z", "+00:00"))
+            <= end
+        ]
+        return {"subscriptionBillingCycles": {"nodes": nodes[:6]}}
+
+    def _plan_choices(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        groups = self.selling_plan_groups.get(shop, [])
+        return {
+            "productVariant": {
+                "sellingPlanGroups": {
+                    "nodes": [{"sellingPlans": {"nodes": plans}} for plans in groups]
+                }
+            }
+        }
+
+    def _refusal(self, root: str) -> list[dict[str, Any]] | None:
+        queued = self._refusals.get(root)
+        return [queued.popleft()] if queued else None
+
+    def _cycle_skip(self, shop: str, variables: dict[str, Any], query: str) -> dict[str, Any]:
+        root = (
+            "subscriptionBillingCycleUnskip"
+            if "subscriptionBillingCycleUnskip" in query
+            else "subscriptionBillingCycleSkip"
+        )
+        contract = self.contracts.get(shop, {}).get(variables.get("contractId", ""))
+        index = variables.get("index")
+
+        def refused(message: str, code: str) -> dict[str, Any]:
+            error = {"field": ["billingCycleInput"], "message": message, "code": code}
+            return {root: {"billingCycle": None, "userErrors": [error]}}
+
+        if (errors := self._refusal(root)) is not None:
+            return {root: {"billingCycle": None, "userErrors": errors}}
+        if contract is None:
+            return refused("Subscription contract does not exist", "INVALID")
+        if contract.status in ("CANCELLED", "EXPIRED", "FAILED"):
+            return refused("Contract is terminated", "CONTRACT_TERMINATED")
+        if not isinstance(index, int) or index < contract.next_cycle_index:
+            return refused("Billing cycle index is invalid", "INVALID_CYCLE_INDEX")
+        skip = root == "subscriptionBillingCycleSkip"
+        if skip:
+            contract.skipped.add(index)
+        else:
+            contract.skipped.discard(index)
+        self.changes.append(("skip" if skip else "unskip", contract.gid, {"index": index}))
+        cycle = next(c for c in contract.cycles(index - contract.next_cycle_index + 1)[-1:])
+        return {root: {"billingCycle": cycle, "userErrors": []}}
+
+    def _status_change(self, shop: str, variables: dict[str, Any], query: str) -> dict[str, Any]:
+        target = {
+            "subscriptionContractPause": ("pause", "PAUSED"),
+            "subscriptionContractActivate": ("activate", "ACTIVE"),
+            "subscriptionContractCancel": ("cancel", "CANCELLED"),
+        }
+        root = next(r for r in target if r in query)
+        operation, status = target[root]
+        if (errors := self._refusal(root)) is not None:
+            return {root: {"contract": None, "userErrors": errors}}
+        contract = self.contracts.get(shop, {}).get(variables.get("contractId", ""))
+        if contract is None:
+            error = {"field": ["subscriptionContractId"], "message": "Contract does not exist"}
+            return {root: {"contract": None, "userErrors": [{**error, "code": "INVALID"}]}}
+        if contract.status in ("CANCELLED", "EXPIRED", "FAILED"):
+            error = {
+                "field": ["subscriptionContractId"],
+                "message": "Subscription contract status cannot be changed once terminated.",
+                "code": "CONTRACT_TERMINATED",
+            }
+            return {root: {"contract": None, "userErrors": [error]}}
+        contract.status = status
+        contract.revision += 1
+        self.changes.append((operation, contract.gid, {}))
+        return {root: {"contract": {"id": contract.gid, "status": status}, "userErrors": []}}
+
+    def _draft_open(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        root = "subscriptionContractUpdate"
+        if (errors := self._refusal(root)) is not None:
+            return {root: {"draft": None, "userErrors": errors}}
+        contract = self.contracts.get(shop, {}).get(variables.get("contractId", ""))
+        if contract is None or contract.status in ("CANCELLED", "EXPIRED", "FAILED"):
+            error = {
+                "field": ["contractId"],
+                "message": "Contract draft may only be created for active or paused contracts",
+                "code": "INVALID",
+            }
+            return {root: {"draft": None, "userErrors": [error]}}
+        gid = f"gid://shopify/SubscriptionContractDraft/{next(self._ids)}"
+        self.drafts[gid] = _Draft(gid, shop, contract.gid, contract.revision)
+        return {root: {"draft": {"id": gid}, "userErrors": []}}
+
+    def _draft_edit(self, shop: str, variables: dict[str, Any], query: str) -> dict[str, Any]:
+        root = next(
+            r
+            for r in (
+                "subscriptionDraftUpdate",
+                "subscriptionDraftLineUpdate",
+                "subscriptionDraftDiscountAdd",
+            )
+            if f"{r}(" in query
+        )
+        result = {
+            "subscriptionDraftUpdate": "draft",
+            "subscriptionDraftLineUpdate": "lineUpdated",
+            "subscriptionDraftDiscountAdd": "discountAdded",
+        }[root]
+        draft = self.drafts.get(variables.get("draftId", ""))
+        if (errors := self._refusal(root)) is not None:
+            return {root: {result: None, "userErrors": errors}}
+        if draft is None or draft.shop != shop or draft.committed:
+            code = "COMMITTED" if draft is not None and draft.committed else "INVALID"
+            error = {"field": ["draftId"], "message": "Draft is not editable", "code": code}
+            return {root: {result: None, "userErrors": [error]}}
+        values = variables.get("input") or {}
+        if root == "subscriptionDraftUpdate":
+            draft.policy.update(values)
+            return {root: {result: {"id": draft.gid}, "userErrors": []}}
+        if root == "subscriptionDraftLineUpdate":
+            line_gid = variables.get("lineId", "")
+            quantity = values.get("quantity")
+            if quantity is not None and (not isinstance(quantity, int) or quantity < 1):
+                error = {
+                    "field": ["input", "quantity"],
+                    "message": "Quantity must be greater than or equal to 1",
+                    "code": "GREATER_THAN_OR_EQUAL_TO",
+                }
+                return {root: {result: None, "userErrors": [error]}}
+            draft.lines.setdefault(line_gid, {}).update(values)
+            return {root: {result: {"id": line_gid, **values}, "userErrors": []}}
+        discount_id = f"gid://shopify/SubscriptionManualDiscount/{next(self._ids)}"
+        draft.discounts.append({"id": discount_id, **values})
+        return {root: {result: {"id": discount_id}, "userErrors": []}}
+
+    def _draft_commit(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        root = "subscriptionDraftCommit"
+        while self._before_commit:
+            self._before_commit.popleft()()
+        draft = self.drafts.get(variables.get("draftId", ""))
+        if (errors := self._refusal(root)) is not None:
+            return {root: {"contract": None, "userErrors": errors}}
+        if draft is None or draft.shop != shop:
+            error = {"field": ["draftId"], "message": "Draft does not exist", "code": "INVALID"}
+            return {root: {"contract": None, "userErrors": [error]}}
+        contract = self.contracts[shop][draft.contract_gid]
+        if draft.committed:
+            error = {
+                "field": ["draftId"],
+                "message": "Draft already committed",
+                "code": "COMMITTED",
+            }
+            return {root: {"contract": None, "userErrors": [error]}}
+        if contract.revision != draft.base_revision:
+            error = {
+                "field": ["draftId"],
+                "message": "The contract was updated after this draft was created",
+                "code": "CONCURRENT_CONTRACT_UPDATE",
+            }
+            return {root: {"contract": None, "userErrors": [error]}}
+        # Applied all at once, only here: an uncommitted draft changes nothing.
+        for key, attribute in (("billingPolicy", "billing"), ("deliveryPolicy", "delivery")):
+            if key in draft.policy:
+                policy = draft.policy[key]
+                setattr(contract, attribute, (policy["interval"], policy["intervalCount"]))
+        if "nextBillingDate" in draft.policy:
+            contract.next_billing_date = draft.policy["nextBillingDate"]
+        for number, line in enumerate(contract.lines, start=1):
+            values = draft.lines.get(contract.line_gid(number), {})
+            if "quantity" in values:
+                line.quantity = values["quantity"]
+            if "sellingPlanId" in values:
+                line.selling_plan_id = int(values["sellingPlanId"].rsplit("/", 1)[1])
+            if "sellingPlanName" in values:
+                line.selling_plan_name = values["sellingPlanName"]
+        contract.discounts.extend(draft.discounts)
+        contract.revision += 1
+        draft.committed = True
+        self.changes.append(
+            (
+                "commit",
+                contract.gid,
+                {"policy": draft.policy, "lines": draft.lines, "discounts": draft.discounts},
+            )
+        )
+        return {
+            root: {"contract": {"id": contract.gid, "status": contract.status}, "userErrors": []}
+        }
 
 
 def _oauth_error(status: int, error: str) -> httpx.Response:

@@ -13,10 +13,14 @@ import pytest
 from sqlalchemy import select
 
 from plugin.app import create_app
+from plugin.customer_data.sync import FINISH_CUSTOMER_SYNC, SYNC_CUSTOMER_DATA
 from plugin.db.migrate import DatabaseNotMigrated
+from plugin.flow.outbox import FIRE_FLOW_TRIGGER, SWEEP_FLOW_TRIGGERS
 from plugin.inbox import PROCESS_INBOX
 from plugin.models import InboxStatus, Shop, WebhookInbox
+from plugin.onboarding import BACKFILL_JOB
 from plugin.queue import JobSpec, RetryPolicy, TransientError
+from plugin.review.digest import BUILD_MONTHLY_REVIEWS, BUILD_REVIEW_DIGEST, EMAIL_REVIEW_DIGEST
 from plugin.runtime import Runtime
 from plugin.settings import SettingsError
 from tests.conftest import make_settings
@@ -25,6 +29,7 @@ from tests.support.asgi import asgi_client
 from tests.support.signing import signed_webhook
 from tests.workers.conftest import ArqEnv, make_worker, run_burst
 from workers import worker as worker_module
+from workers.jobs.billing import BILL_SHOP, SCHEDULE_BILLING
 from workers.jobs.inbox import PRUNE_INBOX, SWEEP_INBOX
 from workers.jobs.scoring import RECOMPUTE_ALL_SHOPS
 from workers.jobs.surveys import (
@@ -54,14 +59,27 @@ def test_worker_settings_come_from_the_registry_and_settings(tmp_path: Path) -> 
     assert crons[f"cron:{SWEEP_INBOX}"].second == 0
     assert (crons[f"cron:{PRUNE_INBOX}"].hour, crons[f"cron:{PRUNE_INBOX}"].minute) == (3, 17)
     # The areas' periodic jobs run too: nightly recompute, invitation release and expiry,
-    # finalising cancel answers.
+    # finalising cancel answers, hourly billing, Flow triggers' sweep, monthly reviews.
     assert {c.name for c in CRONS} <= set(crons)
     assert {
         f"cron:{RECOMPUTE_ALL_SHOPS}",
         f"cron:{RELEASE_NPS_INVITATIONS}",
         f"cron:{EXPIRE_NPS_INVITATIONS}",
         f"cron:{FINALISE_CANCEL_ANSWERS}",
+        f"cron:{SCHEDULE_BILLING}",
+        f"cron:{SWEEP_FLOW_TRIGGERS}",
+        f"cron:{BUILD_MONTHLY_REVIEWS}",
     } <= set(crons)
+    # Every area's jobs come from the one registry, the ones its crons and pages queue too.
+    assert {
+        BILL_SHOP,
+        BACKFILL_JOB,
+        SYNC_CUSTOMER_DATA,
+        FINISH_CUSTOMER_SYNC,
+        FIRE_FLOW_TRIGGER,
+        BUILD_REVIEW_DIGEST,
+        EMAIL_REVIEW_DIGEST,
+    } <= set(functions)
     redis_settings = options["redis_settings"]
     assert (redis_settings.host, redis_settings.port, redis_settings.database) == ("h", 6390, 2)
     assert options["queue_name"] == "arq:queue"

@@ -19,6 +19,7 @@ from arq import cron
 from arq.cron import CronJob
 from sqlalchemy import select
 
+from plugin.customer_data.sync import SYNC_CUSTOMER_DATA
 from plugin.failures import describe, is_transient
 from plugin.models import Shop
 from plugin.queue import JobHandler, JobSpec, RetryPolicy, TransientError
@@ -45,10 +46,16 @@ async def recompute_shop(ctx: dict[str, Any], shop_id: int, window_end: int | No
         if is_transient(exc):
             raise TransientError(describe(exc)) from exc
         raise
-    if outcome is None:
-        delay = runtime.settings.recompute_debounce_seconds
-        await enqueue_recompute(runtime.queue, shop_id, delay_s=delay)
-        log.info("shop %s is being recomputed elsewhere; asked again in %ss", shop_id, delay)
+    if outcome is not None:
+        # New scores: write what changed on the Shopify customers (and fire segment triggers).
+        if outcome.reaches_shopify:
+            await runtime.queue.enqueue(
+                SYNC_CUSTOMER_DATA, shop_id, key=f"{SYNC_CUSTOMER_DATA}:{shop_id}"
+            )
+        return
+    delay = runtime.settings.recompute_debounce_seconds
+    await enqueue_recompute(runtime.queue, shop_id, delay_s=delay)
+    log.info("shop %s is being recomputed elsewhere; asked again in %ss", shop_id, delay)
 
 
 async def recompute_all_shops(ctx: dict[str, Any]) -> int:

@@ -19,6 +19,8 @@ from plugin.queue import InProcessQueue
 from plugin.runtime import Runtime
 from tests.conftest import empty_tables, make_settings
 from tests.support.asgi import asgi_client
+from tests.support.fake_shopify import FakeShopify
+from tests.support.self_service import runtime_with_fake
 
 
 async def settled_runtime(database_url: str) -> AsyncIterator[Runtime]:
@@ -49,3 +51,21 @@ async def lite_runtime(sqlite_url: str) -> AsyncIterator[Runtime]:
 async def lite_client(lite_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(create_app(runtime=lite_runtime)) as client:
         yield client
+
+
+@pytest.fixture
+def fake() -> FakeShopify:
+    return FakeShopify()
+
+
+@pytest.fixture
+async def rt(db_url: str, fake: FakeShopify) -> AsyncIterator[Runtime]:
+    """Both databases, Admin API calls to `fake` (self-service and the cancel flow)."""
+    async for runtime in runtime_with_fake(db_url, fake):
+        yield runtime
+
+
+@pytest.fixture
+async def shop_client(rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(create_app(runtime=rt)) as c:
+        yield c

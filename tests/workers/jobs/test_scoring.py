@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from plugin.customer_data.sync import SYNC_CUSTOMER_DATA
 from plugin.db.transaction import transaction
 from plugin.models import MetricSnapshot, ShopRecomputeState
 from plugin.queue import InProcessQueue
@@ -136,3 +137,23 @@ async def test_burst_through_arq_is_one_job_that_runs(arq_env: ArqEnv) -> None:
         assert "latest" in periods
     finally:
         await arq_env.redis.delete(f"arq:job:{key}", f"arq:retry:{key}", f"arq:result:{key}")
+
+
+async def test_new_scores_are_written_to_shopify_only_for_a_shop_with_a_token(
+    runtime: Runtime,
+) -> None:
+    assert isinstance(runtime.queue, InProcessQueue)
+    synced: list[tuple[Any, ...]] = []
+
+    async def record(_ctx: dict[str, Any], *args: Any) -> None:
+        synced.append(args)
+
+    runtime.queue.handlers[SYNC_CUSTOMER_DATA] = record
+    without = await small_shop(runtime, "no-token.myshopify.com")
+    with_token = await ShopBuilder.create(
+        runtime, "with-token.myshopify.com", access_token_enc="encrypted-token"
+    )
+    for shop_id in (without.shop_id, with_token.shop_id):
+        await recompute_shop({"runtime": runtime}, shop_id, None)
+    await runtime.queue.drain()
+    assert synced == [(with_token.shop_id,)]

@@ -2,7 +2,7 @@
 attempts found by their order.
 
 Revision ID: 0011_throughput
-Revises: 0015_billing
+Revises: 0016_self_service
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from alembic import op
 import plugin.models.base
 
 revision = "0011_throughput"
-down_revision = "0015_billing"
+down_revision = "0016_self_service"
 branch_labels = None
 depends_on = None
 
