@@ -208,12 +208,10 @@ async def handle_billing_cycle(ctx: EventContext) -> str:
         },
         ("contract_pk", "cycle_index", "kind", "occurred_at"),
     )
+    # The payload does not say who skipped: the change's source stays unknown unless our own
+    # record of the same change (self-service) came first.
     await record_change(
-        ctx.session,
-        shop_id=ctx.shop_id,
-        contract_pk=contract.id,
-        kind=kind,
-        at=ctx.occurred_at,
+        ctx.session, shop_id=ctx.shop_id, contract_pk=contract.id, kind=kind, at=ctx.occurred_at
     )
     return InboxStatus.HANDLED
 
