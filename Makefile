@@ -26,6 +26,7 @@ test: $(STAMP)
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 	$(PY) -m ruff check .
+	$(PY) -m mypy plugin webhooks workers admin_ui
 	$(PY) -m tests.support.audit
 	$(PY) -m pytest
 

@@ -1,4 +1,4 @@
-"""`python -m bench webhooks|recompute|portal|all` (no name: all).
+"""`python -m bench webhooks|worker|recompute|portal|workspace|all` (no name: all).
 
 Each benchmark is the module `bench/<name>.py` with `main(argv: list[str]) -> int`.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("webhooks", "recompute", "portal", "workspace")
+BENCHMARKS = ("webhooks", "worker", "recompute", "portal", "workspace")
 
 
 def main(argv: list[str]) -> int:

@@ -25,11 +25,11 @@ import asyncpg
 from starlette.types import Receive, Scope, Send
 
 from plugin.db.migrate import upgrade_head
+from plugin.queue import ArqQueue
 
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-ARQ_KEY_PREFIXES = ("arq:job:", "arq:retry:", "arq:in-progress:", "arq:result:")
 
 
 def reachable(host: str, port: int) -> bool:
@@ -332,17 +332,9 @@ def run_queue_name(bench: str) -> str:
 
 
 async def drop_queue(redis_url: str, queue_name: str) -> int:
-    """Delete a run's queue, its health key and the keys of the jobs still in it; how many
-    jobs were still queued."""
-    import redis.asyncio as redis
-
-    client = redis.Redis.from_url(redis_url)
+    """Delete a run's queue and every key it made; how many jobs were still queued."""
+    queue = ArqQueue(redis_url, queue_name=queue_name)
     try:
-        job_ids = [m.decode() for m in await client.zrange(queue_name, 0, -1)]
-        keys = [p + job for job in job_ids for p in ARQ_KEY_PREFIXES]
-        for start in range(0, len(keys), 4000):
-            await client.delete(*keys[start : start + 4000])
-        await client.delete(queue_name, f"{queue_name}:health-check")
+        return await queue.drop()
     finally:
-        await client.aclose()
-    return len(job_ids)
+        await queue.close()

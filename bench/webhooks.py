@@ -14,10 +14,10 @@
    every row handled exactly once, and the domain state holds each contract once, one status
    event per distinct delivery, and each contract's status from its latest event.
 
-Redis keys the run made (its queue, the job keys of its rows) are deleted at the end; job keys
-are named after row ids, so the run's database starts its sequences at a random point and
-never meets another run's keys on a shared server. `BENCH_LOG_LEVEL=INFO` shows the server's
-and the worker's logs (Arq's line per job with its time); the default is WARNING.
+Redis keys the run made (its queue, its jobs, their waiting markers) are deleted at the end;
+the markers are named after the queue, so another run on a shared server never meets them.
+`BENCH_LOG_LEVEL=INFO` shows the server's and the worker's logs (Arq's line per job with its
+time); the default is WARNING.
 """
 
 from __future__ import annotations
@@ -45,7 +45,6 @@ from sqlalchemy import func, select
 
 from bench.loadgen import LoadResult, build_request, closed_loop, open_loop
 from bench.support import (
-    ARQ_KEY_PREFIXES,
     QUEUE_NAME_ENV,
     REDIS_URL,
     REPO,
@@ -298,37 +297,6 @@ async def verify(
     return Drain(wall_s, handled, handled / span if span else 0.0, cpu), problems
 
 
-async def inbox_ids(database_url: str) -> list[int]:
-    engine = make_engine(database_url)
-    try:
-        async with make_sessionmaker(engine)() as session:
-            return list((await session.scalars(select(WebhookInbox.id))).all())
-    except Exception:
-        return []  # the database is gone or was never migrated: no job keys to look for
-    finally:
-        await engine.dispose()
-
-
-async def clean_redis(redis_url: str, queue_name: str, ids: list[int]) -> int:
-    """Delete exactly the keys this run made; how many job keys were still there."""
-    import redis.asyncio as redis
-
-    from plugin.inbox import event_job_key
-
-    # The queue (and anything still in it), then the keys of jobs that ran and left it.
-    await drop_queue(redis_url, queue_name)
-    client = redis.Redis.from_url(redis_url)
-    left = 0
-    try:
-        for start in range(0, len(ids), 2000):
-            chunk = ids[start : start + 2000]
-            keys = [p + event_job_key(i) for i in chunk for p in ARQ_KEY_PREFIXES]
-            left += int(await client.delete(*keys))
-    finally:
-        await client.aclose()
-    return left
-
-
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench webhooks", description=__doc__)
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per load phase")
@@ -371,10 +339,9 @@ def main(argv: list[str]) -> int:
             wall, cpu = run_worker_burst({**os.environ, **env}, queue_name)
             drain, problems = asyncio.run(verify(database_url, deliveries, wall, cpu))
         finally:
-            ids = asyncio.run(inbox_ids(database_url))
-            left = asyncio.run(clean_redis(REDIS_URL, queue_name, ids))
+            left = asyncio.run(drop_queue(REDIS_URL, queue_name))
         if left:
-            problems.append(f"{left} job keys were left in Redis after the drain")
+            problems.append(f"{left} jobs were left in the queue after the drain")
 
     distinct = len({webhook_id for webhook_id, _, _ in deliveries.sent})
     report(bare, real, drain, problems, len(deliveries.sent), distinct)

@@ -13,8 +13,14 @@ argument, `correlation_id`: an id like the others, naming nothing. The worker bi
 job runs, so a request's log lines and its jobs' share it.
 
 Retry policy is explicit: a job raises `TransientError` for a failure worth retrying (database
-blip, Shopify 5xx or throttling); the worker turns it into a delayed retry with backoff up to
-`RetryPolicy.max_tries`. Any other exception fails the job for good (Arq's own semantics).
+blip, Shopify 5xx or throttling); `run_try` (shared by both backends) turns it into a delayed
+retry with backoff up to `RetryPolicy.max_tries`. Any other exception fails the job for good
+(Arq's own semantics).
+
+A job key means "at most one such job *waiting*": a second enqueue with the key is refused
+while the first is queued, and accepted again once it has started. A job that drains work
+(a shop's inbox) therefore never misses what arrives while it runs: that work queues the next
+run. Both backends behave so.
 """
 
 from __future__ import annotations
@@ -69,6 +75,50 @@ class JobSpec:
     timeout_s: float = 300.0
 
 
+async def run_try(
+    name: str,
+    handler: JobHandler,
+    ctx: dict[str, Any],
+    args: tuple[Any, ...],
+    spec: JobSpec,
+    attempt: int,
+    *,
+    correlation_id: str | None = None,
+    waited_s: float | None = None,
+) -> float | None:
+    """Run try number `attempt` of a job: None when it is done, or the wait before the next try
+    when it failed transiently and tries remain. When tries are used up the TransientError is
+    logged and raised; any other exception is raised as is.
+
+    The try runs under the correlation id of the request that queued the job (a new one when
+    none came with it), and is counted and logged once by `job_done`, whichever way it ends:
+    both backends run their tries through here, so neither counts them a second time."""
+    started = time.monotonic()
+    outcome = "failed"
+    with correlation.bound(correlation_id or correlation.new_id()):
+        try:
+            await handler(ctx, *args)
+            outcome = "ok"
+        except TransientError as exc:
+            if attempt >= spec.retry.max_tries:
+                log.error("job %s%r gave up after %d tries: %s", name, args, attempt, exc)
+                raise
+            outcome = "retry"
+            delay = spec.retry.delay(attempt, exc.retry_after)
+            log.warning(
+                "job %s%r try %d failed transiently (%s); retry in %.1fs",
+                name,
+                args,
+                attempt,
+                exc,
+                delay,
+            )
+            return delay
+        finally:
+            job_done(name, outcome, time.monotonic() - started, waited_s)
+    return None
+
+
 def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":"), default=str).encode()
 
@@ -110,14 +160,44 @@ class Queue(Protocol):
 
 
 # Arq's enqueue (arq.connections.ArqRedis.enqueue_job) as one atomic script: refuse when the
-# job key or its result key exists, else store the job and add it to the queue. Arq's version
-# takes three round trips (WATCH, EXISTS, MULTI/EXEC); this one pipelines with its neighbours.
+# key's waiting marker exists, else store the job under a fresh job id, add it to the queue
+# and set the marker (which the worker clears when the job starts, see `release_key`). Arq's
+# version takes three round trips (WATCH, EXISTS, MULTI/EXEC); this one pipelines with its
+# neighbours. Without a key, KEYS[1] is the job's own key (always new).
 _ENQUEUE_SCRIPT = """
-if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then return 0 end
-redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('EXISTS', KEYS[1]) > 0 then return 0 end
+redis.call('PSETEX', KEYS[2], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+if KEYS[1] ~= KEYS[2] then redis.call('PSETEX', KEYS[1], ARGV[1], ARGV[4]) end
 return 1
 """
+# Clear a key's waiting marker if it still names this job (a later enqueue may have set it).
+_RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# A keyed job's id is its key, this separator and a random part: unique per enqueue.
+_JOB_ID_SEPARATOR = "#"
+
+
+def waiting_marker(queue_name: str, key: str) -> str:
+    """The Redis key that says a job with `key` is waiting on the queue `queue_name`."""
+    return f"{queue_name}:waiting:{key}"
+
+
+def job_key_of(job_id: str) -> str | None:
+    """The key a job was enqueued with, from its job id (None for a job without key)."""
+    key, separator, _ = job_id.rpartition(_JOB_ID_SEPARATOR)
+    return key if separator else None
+
+
+async def release_key(redis: Any, queue_name: str, job_id: str) -> None:
+    """Called by the worker when a job starts: its key accepts a new enqueue from now on."""
+    key = job_key_of(job_id)
+    if key is not None:
+        await redis.eval(_RELEASE_SCRIPT, 1, waiting_marker(queue_name, key), job_id)
+
+
 # How long an enqueued job may wait to start, past its due time (Arq's default).
 _JOB_EXPIRES_EXTRA_MS = 86_400_000
 
@@ -164,13 +244,14 @@ class ArqQueue:
     async def _enqueue_batch(
         self, _session: None, items: list[_Enqueue]
     ) -> list[bool | BaseException]:
-        from arq.constants import job_key_prefix, result_key_prefix
+        from arq.constants import job_key_prefix
         from arq.jobs import serialize_job
 
         pool = await self._get_pool()
         pipe = pool.pipeline(transaction=False)
         for job, args, key, delay_s, correlation_id in items:
-            job_id = key or uuid.uuid4().hex
+            random_part = uuid.uuid4().hex
+            job_id = random_part if key is None else f"{key}{_JOB_ID_SEPARATOR}{random_part}"
             now_ms = int(time.time() * 1000)
             defer_ms = int((delay_s or 0) * 1000)
             kwargs = {"correlation_id": correlation_id} if correlation_id else {}
@@ -178,8 +259,8 @@ class ArqQueue:
             pipe.eval(
                 _ENQUEUE_SCRIPT,
                 3,
+                job_key_prefix + job_id if key is None else waiting_marker(self._queue_name, key),
                 job_key_prefix + job_id,
-                result_key_prefix + job_id,
                 self._queue_name,
                 defer_ms + _JOB_EXPIRES_EXTRA_MS,
                 data,
@@ -192,6 +273,22 @@ class ArqQueue:
     async def ping(self) -> bool:
         pool = await self._get_pool()
         return bool(await pool.ping())
+
+    async def drop(self) -> int:
+        """Delete this queue and every key it made: the jobs still queued, their waiting
+        markers, the workers' health key (tests and benchmarks on a shared Redis). How many
+        jobs were still queued."""
+        from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
+
+        pool = await self._get_pool()
+        job_ids = [m.decode() for m in await pool.zrange(self._queue_name, 0, -1)]
+        prefixes = (job_key_prefix, retry_key_prefix, in_progress_key_prefix)
+        keys = [prefix + job_id for job_id in job_ids for prefix in prefixes]
+        keys += [k async for k in pool.scan_iter(match=waiting_marker(self._queue_name, "*"))]
+        keys += [self._queue_name, f"{self._queue_name}:health-check"]
+        for start in range(0, len(keys), 4000):
+            await pool.delete(*keys[start : start + 4000])
+        return len(job_ids)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -272,32 +369,43 @@ class InProcessQueue:
             job, args, key, correlation_id, queued_at = (self._now or self._later).popleft()
             if key is not None:
                 self._keys.discard(key)
-            with correlation.bound(correlation_id or correlation.new_id()):
-                await self._run(job, args, time.monotonic() - queued_at)
+            # One id for all the tries of a job that came without one.
+            await self._run(job, args, correlation_id or correlation.new_id(), queued_at)
         self._idle.set()
 
-    async def _run(self, job: str, args: tuple[JobArg, ...], waited_s: float) -> None:
+    async def _run(
+        self, job: str, args: tuple[JobArg, ...], correlation_id: str, queued_at: float
+    ) -> None:
         spec = self.specs.get(job, JobSpec(job))
+        handler = self.handlers[job]
+
+        async def timed(ctx: dict[str, Any], *job_args: Any) -> None:
+            await asyncio.wait_for(handler(ctx, *job_args), spec.timeout_s)
+
+        waited_s = time.monotonic() - queued_at
         for attempt in range(1, spec.retry.max_tries + 1):
-            started = time.monotonic()
             try:
-                await asyncio.wait_for(self.handlers[job](self.ctx, *args), spec.timeout_s)
-                job_done(job, "ok", time.monotonic() - started, waited_s)
-                return
+                delay = await run_try(
+                    job,
+                    timed,
+                    self.ctx,
+                    args,
+                    spec,
+                    attempt,
+                    correlation_id=correlation_id,
+                    waited_s=waited_s,
+                )
             except TransientError as exc:
-                if attempt == spec.retry.max_tries:
-                    log.error("job %s%r gave up after %d tries: %s", job, args, attempt, exc)
-                    job_done(job, "failed", time.monotonic() - started, waited_s)
-                    self.failures.append((job, args, exc))
-                    return
-                job_done(job, "retry", time.monotonic() - started, waited_s)
-                # In-process retries are for laptops and the demo: keep the wait short.
-                await asyncio.sleep(min(spec.retry.delay(attempt, exc.retry_after), 1.0))
-            except Exception as exc:
-                log.exception("job %s%r failed", job, args)
-                job_done(job, "failed", time.monotonic() - started, waited_s)
                 self.failures.append((job, args, exc))
                 return
+            except Exception as exc:
+                log.exception("job %s%r failed", job, args)
+                self.failures.append((job, args, exc))
+                return
+            if delay is None:
+                return
+            # In-process retries are for laptops and the demo: keep the wait short.
+            await asyncio.sleep(min(delay, 1.0))
 
     async def close(self) -> None:
         if self._task is not None:

@@ -13,6 +13,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from plugin.db.engine import SessionMaker, make_engine, make_sessionmaker
+from plugin.inbox.deliveries import InboxWriter
 from plugin.queue import ArqQueue, InProcessQueue, JobHandler, JobSpec, Queue
 from plugin.settings import Settings
 
@@ -25,6 +26,11 @@ class Runtime:
     queue: Queue
     http: httpx.AsyncClient
     extras: dict[str, Any] = field(default_factory=dict)
+    # The inbox's writer for this engine (its shop cache and insert batcher live with it).
+    inbox: InboxWriter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.inbox = InboxWriter(self.engine)
 
     async def close(self) -> None:
         # Extras that hold connections (e.g. the survey rate limiter's Redis) close with us.

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PROCESS_EVENT = "process_event"
+from plugin.inbox.wakeups import PROCESS_INBOX
 
 
 @dataclass(frozen=True)
 class Topic:
     name: str
-    job: str = PROCESS_EVENT
+    job: str = PROCESS_INBOX
     compliance: bool = False
 
 

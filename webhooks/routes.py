@@ -1,7 +1,8 @@
 """POST /webhooks: verify, store, enqueue after commit, answer. Nothing else (docs/design.md).
 
-The row is committed by `store_delivery` before the worker is woken, so a worker never sees
-an id it cannot read; if the wake-up fails (Redis down) the sweeper re-enqueues the row.
+The row is committed by the runtime's inbox writer before the shop's job is woken, so a worker
+never looks for a row it cannot read; if the wake-up fails (Redis down) the sweeper wakes the
+shop.
 
 Answers (docs/design.md, "Public contract"): 200 accepted, duplicate or ignored; 401 bad or
 missing signature; 413 a body over `WEBHOOK_MAX_BODY_BYTES`; 400 malformed headers or body; 503
@@ -28,7 +29,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
-from plugin.inbox import Delivery, is_data_error, store_delivery, wake_worker
+from plugin.inbox import Delivery, is_data_error, wake
 from plugin.metrics import WEBHOOKS_RECEIVED, WEBHOOKS_REFUSED
 from plugin.runtime import Runtime
 from plugin.shopify.verify import verify_webhook_hmac
@@ -155,7 +156,7 @@ async def receive_webhook(runtime: Runtime, headers: Mapping[str, str], body: by
         payload_json=payload_json,
     )
     try:
-        inbox_id = await store_delivery(runtime.engine, delivery)
+        stored = await runtime.inbox.store(delivery)
     except DBAPIError as exc:
         # Log the driver's message only: SQLAlchemy's own would print the payload (customer data).
         if is_data_error(exc):
@@ -171,11 +172,11 @@ async def receive_webhook(runtime: Runtime, headers: Mapping[str, str], body: by
         return _database_unavailable(delivery, exc.orig)
     except (PoolTimeoutError, OSError) as exc:
         return _database_unavailable(delivery, exc)
-    if inbox_id is None:
+    if stored is None:
         WEBHOOKS_RECEIVED.inc(outcome="duplicate")
         return _DUPLICATE
-    # After the commit, never before: a worker must never see an id whose row it cannot read.
-    await wake_worker(runtime.queue, inbox_id)
+    # After the commit, never before: a worker must never see a row it cannot read.
+    await wake(runtime.queue, stored.shop_id)
     WEBHOOKS_RECEIVED.inc(outcome="accepted")
     return _ACCEPTED
 

@@ -1,19 +1,19 @@
-"""Every job the workers run, by name (the queue facade enqueues by these names)."""
+"""Every job the workers run, by name, with its spec and its schedule: the one registry.
+
+The queue facade enqueues by these names; `workers.worker` builds Arq's functions and crons
+from here, and the in-process queue runs the same handlers with the same specs.
+"""
 
 from arq.cron import CronJob
 
-from plugin.queue import JobHandler, JobSpec, RetryPolicy
-from plugin.topics import PROCESS_EVENT
-from workers import cron
-from workers.jobs import billing, scoring, surveys, workspace
+from plugin.queue import JobHandler, JobSpec
+from workers.jobs import billing, inbox, scoring, surveys, workspace
 from workers.jobs import customer_data as customer_data_jobs
 from workers.jobs import flow as flow_jobs
 from workers.jobs import reviews as review_jobs
-from workers.jobs.events import process_event
 
 JOBS: dict[str, JobHandler] = {
-    **cron.JOBS,
-    PROCESS_EVENT: process_event,
+    **inbox.JOBS,
     **surveys.JOBS,
     **scoring.JOBS,
     **billing.JOBS,
@@ -23,15 +23,7 @@ JOBS: dict[str, JobHandler] = {
     **review_jobs.JOBS,
 }
 JOB_SPECS: dict[str, JobSpec] = {
-    **cron.CRON_SPECS,
-    # Transient failures (database blip, Shopify throttled, contract not arrived yet) retry
-    # with backoff from 2 s to 2 min, about 6 minutes in all; the sweeper takes over after.
-    # shop/redact deletes a whole shop in one transaction, hence the long timeout.
-    PROCESS_EVENT: JobSpec(
-        PROCESS_EVENT,
-        retry=RetryPolicy(max_tries=8, base_delay=2.0, max_delay=120.0),
-        timeout_s=600.0,
-    ),
+    **inbox.JOB_SPECS,
     **surveys.JOB_SPECS,
     **scoring.JOB_SPECS,
     **billing.JOB_SPECS,
@@ -40,8 +32,10 @@ JOB_SPECS: dict[str, JobSpec] = {
     **customer_data_jobs.JOB_SPECS,
     **review_jobs.JOB_SPECS,
 }
-# Periodic jobs of the areas (the inbox upkeep crons are scheduled by workers.worker itself).
+# Periodic jobs: the inbox sweeper and pruner, nightly recompute, survey invitations released
+# and expired, cancel answers finalised, hourly billing, Flow triggers sent, monthly digests.
 CRONS: list[CronJob] = [
+    *inbox.CRONS,
     *scoring.CRONS,
     *surveys.CRONS,
     *billing.CRONS,

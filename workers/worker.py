@@ -23,18 +23,15 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from arq import Retry, cron
+from arq import Retry
 from arq.connections import RedisSettings, create_pool
-from arq.cron import CronJob
 from arq.worker import Function, Worker, func
 
-from plugin import correlation
 from plugin.db.migrate import require_head
 from plugin.logging_setup import configure_logging
-from plugin.queue import JobHandler, JobSpec, TransientError, dumps, job_done, loads
+from plugin.queue import JobHandler, JobSpec, dumps, loads, release_key, run_try
 from plugin.runtime import Runtime, build_runtime
 from plugin.settings import Settings, SettingsError
-from workers.cron import CRON_SPECS, PRUNE_INBOX, SWEEP_INBOX, prune_inbox, sweep_inbox
 from workers.metrics_server import start_metrics_server
 from workers.registry import CRONS, JOB_SPECS, JOBS
 
@@ -52,71 +49,33 @@ MAX_JOBS = 10
 POLL_DELAY_S = 0.05
 
 
-def arq_function(name: str, handler: JobHandler, spec: JobSpec) -> Function:
-    """`handler` as an Arq function: TransientError becomes a delayed Retry, up to max_tries."""
+def arq_function(name: str, handler: JobHandler, spec: JobSpec, queue_name: str) -> Function:
+    """`handler` as an Arq function: its key is released as it starts (a new enqueue with the
+    key is accepted from then on), and `run_try` turns TransientError into a delayed Retry, up
+    to max_tries."""
 
     async def run(ctx: dict[str, Any], *args: Any, correlation_id: str | None = None) -> None:
-        started = time.time()
+        await release_key(ctx["redis"], queue_name, str(ctx.get("job_id") or ""))
         # Arq's score is when the job was due (ms since the epoch): the wait is queueing latency.
         due_ms = ctx.get("score")
-        waited = started - due_ms / 1000 if isinstance(due_ms, int | float) else None
-        outcome = "failed"
-        with correlation.bound(correlation_id or correlation.new_id()):
-            try:
-                await _run_with_retry(ctx, args)
-                outcome = "ok"
-            except Retry:
-                outcome = "retry"
-                raise
-            finally:
-                job_done(name, outcome, time.time() - started, waited)
-
-    async def _run_with_retry(ctx: dict[str, Any], args: tuple[Any, ...]) -> None:
-        try:
-            await handler(ctx, *args)
-        except TransientError as exc:
-            job_try = int(ctx.get("job_try") or 1)
-            if job_try >= spec.retry.max_tries:
-                log.error("job %s%r gave up after %d tries: %s", name, args, job_try, exc)
-                raise
-            delay = spec.retry.delay(job_try, exc.retry_after)
-            log.warning(
-                "job %s%r try %d failed transiently (%s); retry in %.1fs",
-                name,
-                args,
-                job_try,
-                exc,
-                delay,
-            )
-            raise Retry(defer=delay) from exc
+        waited = time.time() - due_ms / 1000 if isinstance(due_ms, int | float) else None
+        delay = await run_try(
+            name,
+            handler,
+            ctx,
+            args,
+            spec,
+            int(ctx.get("job_try") or 1),
+            correlation_id=correlation_id,
+            waited_s=waited,
+        )
+        if delay is not None:
+            raise Retry(defer=delay)
 
     run.__qualname__ = run.__name__ = name
     return func(
         run, name=name, timeout=spec.timeout_s, max_tries=spec.retry.max_tries, keep_result=0
     )
-
-
-def cron_schedule() -> list[CronJob]:
-    """Every periodic job: the inbox sweeper every minute, its pruner once a day (03:17 worker
-    time, off the hour), then the areas' crons from the registry (nightly recompute, survey
-    invitations released and expired, cancel answers finalised)."""
-    return [
-        cron(
-            sweep_inbox,
-            name=f"cron:{SWEEP_INBOX}",
-            second=0,
-            timeout=CRON_SPECS[SWEEP_INBOX].timeout_s,
-        ),
-        cron(
-            prune_inbox,
-            name=f"cron:{PRUNE_INBOX}",
-            hour=3,
-            minute=17,
-            second=0,
-            timeout=CRON_SPECS[PRUNE_INBOX].timeout_s,
-        ),
-        *CRONS,
-    ]
 
 
 def worker_settings(
@@ -163,8 +122,8 @@ def worker_settings(
             await runtime.close()
 
     return {
-        "functions": [arq_function(n, h, specs.get(n, JobSpec(n))) for n, h in jobs.items()],
-        "cron_jobs": cron_schedule() if crons else [],
+        "functions": [arq_function(n, h, specs.get(n, JobSpec(n)), name) for n, h in jobs.items()],
+        "cron_jobs": list(CRONS) if crons else [],
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "queue_name": name,
         "burst": burst,

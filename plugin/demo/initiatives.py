@@ -23,8 +23,8 @@ from sqlalchemy import or_, select
 from plugin.db.transaction import transaction
 from plugin.demo.payloads import contract as contract_payload
 from plugin.demo.simulation import API_VERSION
-from plugin.domain.processing import process_inbox_row
 from plugin.inbox import Delivery, record_delivery
+from plugin.inbox.batches import process_batch
 from plugin.initiatives.catalogue import RUNNING
 from plugin.initiatives.uplift import split_members
 from plugin.models import (
@@ -159,7 +159,7 @@ async def _save_calls(
             revision_id=(contract.revision_id or 0) + 1,
         )
         async with transaction(runtime.sessionmaker, runtime.queue) as tx:
-            inbox_id = await record_delivery(
+            stored = await record_delivery(
                 tx.session,
                 Delivery(
                     shop_domain=shop.domain,
@@ -171,10 +171,10 @@ async def _save_calls(
                     payload=payload,
                 ),
             )
-        if inbox_id is None:
+        if stored is None:
             continue
-        async with transaction(runtime.sessionmaker, runtime.queue) as tx:
-            await process_inbox_row(tx, runtime, inbox_id)
+        # Applied as the shop's inbox job would apply it: a batch of this one row.
+        await process_batch(runtime, stored.shop_id, limit=1, ids=[stored.inbox_id])
         saved += 1
     return saved
 

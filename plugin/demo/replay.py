@@ -1,10 +1,9 @@
 """Replay a simulated history through the app's real pipeline, in simulated time.
 
-Webhook events go in exactly as real ones do: `record_delivery` stores the inbox row, then the
-workers' `process_event` job applies it through its own code, `process_inbox_row` (effect and
-"handled" mark together). Consecutive jobs share one transaction, flushed and emptied between
-them; a batch with a failing job rolls back and runs again one job per transaction through
-`process_event` itself, which records the failure as the worker would. Subscribers' answers go
+Webhook events go in exactly as real ones do: the runtime's inbox writer stores the rows, then
+one batch of the workers' inbox job (`plugin.inbox.batches.process_batch`) applies them, each
+under its own savepoint with its "handled" mark, a failing row recorded on itself as the worker
+would record it. Subscribers' answers go
 through the survey services at their simulated times, and due NPS invitations are released as
 simulated time passes, as the release cron would.
 
@@ -34,7 +33,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.db.engine import sqlite_inline
-from plugin.db.transaction import PendingJob, Tx, transaction
+from plugin.db.transaction import transaction
 from plugin.demo.behaviour import NpsAnswer, nps_answer
 from plugin.demo.plans import SHOP_CURRENCY
 from plugin.demo.save_offers import seed_save_offers
@@ -49,8 +48,8 @@ from plugin.demo.simulation import (
 from plugin.domain.contract_details import store_details
 from plugin.domain.contracts import find_contract
 from plugin.domain.privacy import erase_shop
-from plugin.domain.processing import process_inbox_row
-from plugin.inbox import Delivery, ensure_shop, record_delivery
+from plugin.inbox import PROCESS_INBOX, Delivery, ensure_shop
+from plugin.inbox.batches import process_batch
 from plugin.models import (
     BillingAttempt,
     BillingAttemptStatus,
@@ -72,7 +71,6 @@ from plugin.scoring.requests import RECOMPUTE_SHOP
 from plugin.surveys.answers import submit_cancel_reason, submit_nps_answer
 from plugin.surveys.errors import SurveyError
 from plugin.surveys.invitations import release_due
-from plugin.topics import PROCESS_EVENT
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +156,7 @@ async def build_demo(
     month-end snapshots and the daily snapshots of the `daily_snapshots` days before `now`
     (default: the current time) from the complete history."""
     queue = runtime.queue
-    if not isinstance(queue, InProcessQueue) or PROCESS_EVENT not in queue.handlers:
+    if not isinstance(queue, InProcessQueue) or PROCESS_INBOX not in queue.handlers:
         raise DemoError(
             "the demo replays events through the in-process queue: build the runtime with "
             "plugin.app.build_app_runtime and no REDIS_URL"
@@ -250,10 +248,6 @@ class _Replay:
         self.history = history
         self.config: DemoConfig = history.config
         self.shop_id = shop_id
-        # The workers' job, called as the in-process queue would call it (its ctx, with the
-        # replay's runtime).
-        self.process_event = queue.handlers[PROCESS_EVENT]
-        self.ctx = {**queue.ctx, "runtime": self.runtime}
         self.progress = progress
         # Answers to invitations depend on which invitations the app released, so they are
         # drawn during the replay, from their own seeded stream.
@@ -300,11 +294,12 @@ class _Replay:
             self.progress(REPLAYING, total, total)
 
     async def _events(self, events: list[SimEvent]) -> None:
-        """Store consecutive deliveries as the webhook endpoint would, then run each one's job."""
+        """Store consecutive deliveries as the webhook endpoint would, then apply them as one
+        batch of the workers' inbox job (each row under its own savepoint)."""
         inbox_ids: list[int] = []
         async with transaction(self.runtime.sessionmaker, None) as tx:
             for event in events:
-                inbox_id = await record_delivery(
+                stored = await self.runtime.inbox.record(
                     tx.session,
                     Delivery(
                         shop_domain=self.config.shop_domain,
@@ -316,45 +311,16 @@ class _Replay:
                         payload=event.payload,
                     ),
                 )
-                if inbox_id is None:
+                if stored is None:
                     raise DemoError(f"webhook {event.webhook_id} was already stored")
-                inbox_ids.append(inbox_id)
-        jobs = list(zip(events, inbox_ids, strict=True))
-        if not await self._process_together(jobs):
-            for event, inbox_id in jobs:
-                await self.process_event(self.ctx, inbox_id)
-                if event.topic == "subscription_contracts/create":
-                    async with transaction(self.runtime.sessionmaker, None) as tx:
-                        await self._contract_details(tx.session, event)
-        self.processed += len(jobs)
-
-    async def _process_together(self, jobs: list[tuple[SimEvent, int]]) -> bool:
-        """Run the rows' `process_event` jobs in one transaction; False when one failed.
-
-        Each row still goes through the job's own code, `process_inbox_row`, which applies its
-        effect and marks it handled; the session is flushed and emptied between rows, so each
-        starts as in a transaction of its own, only without a commit of its own. When a row
-        fails, the whole batch rolls back and the caller runs the jobs one by one, as the
-        worker would, so the failure is recorded on its row as usual.
-        """
-        requested: list[PendingJob] = []
-        try:
-            async with transaction(self.runtime.sessionmaker, None) as batch:
-                session = batch.session
-                for event, inbox_id in jobs:
-                    tx = Tx(session)
-                    await process_inbox_row(tx, self.runtime, inbox_id)
-                    if event.topic == "subscription_contracts/create":
-                        await self._contract_details(session, event)
-                    await session.flush()
-                    session.expunge_all()
-                    requested += tx.jobs
-        except Exception as exc:
-            log.info("demo batch of %d events rolled back (%s); one by one", len(jobs), exc)
-            return False
-        for job in requested:
-            await self.queue.enqueue(job.name, *job.args, key=job.key, delay_s=job.delay_s)
-        return True
+                inbox_ids.append(stored.inbox_id)
+        await process_batch(self.runtime, self.shop_id, limit=len(inbox_ids), ids=inbox_ids)
+        created = [event for event in events if event.topic == "subscription_contracts/create"]
+        if created:
+            async with transaction(self.runtime.sessionmaker, None) as tx:
+                for event in created:
+                    await self._contract_details(tx.session, event)
+        self.processed += len(events)
 
     async def _contract_details(self, session: AsyncSession, event: SimEvent) -> None:
         """Store what the Admin API would have told the worker about the new contract."""

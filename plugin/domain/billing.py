@@ -34,7 +34,7 @@ CYCLE_TOPIC_KIND = {
 }
 # A challenged attempt (3-D Secure) later succeeds or fails: an outcome is never replaced by
 # the challenge, whatever the arrival order. Between two outcomes the later event wins.
-_OUTCOME_RANK = {
+_OUTCOME_RANK: dict[str, int] = {
     BillingAttemptStatus.CHALLENGED: 0,
     BillingAttemptStatus.FAILURE: 1,
     BillingAttemptStatus.SUCCESS: 1,

@@ -64,7 +64,7 @@ STATUSES = frozenset(
 )
 # Tie-break for two statuses with the same event time and revision, so the outcome never
 # depends on arrival order: an ending beats a pause, which beats being active.
-_TIE_RANK = {
+_TIE_RANK: dict[str, int] = {
     ContractStatus.ACTIVE: 0,
     ContractStatus.STALE: 1,
     ContractStatus.PAUSED: 2,

@@ -57,9 +57,14 @@ async def insert_if_absent(
 
 
 def lock(query: Select[M]) -> Select[M]:
-    """`query` as `locked` runs it (FOR UPDATE, populate_existing), to build once and run with
-    `fetch_locked`."""
-    return query.with_for_update().execution_options(populate_existing=True)
+    """`query` as `locked` runs it (FOR NO KEY UPDATE, populate_existing), to build once and run
+    with `fetch_locked`.
+
+    NO KEY: we never change a locked row's key, and the weaker lock leaves foreign-key checks
+    of other transactions (a recompute storing scores that reference the subscriber, a status
+    event referencing the contract) free instead of queued behind the whole inbox batch.
+    """
+    return query.with_for_update(key_share=True).execution_options(populate_existing=True)
 
 
 async def fetch_locked(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from plugin.models.base import Base, BigId, IdMixin, JsonDoc, UtcDateTime, utcnow
 
 
-class InboxStatus:
+class InboxStatus(StrEnum):
     PENDING = "pending"
     HANDLED = "handled"
     IGNORED = "ignored"  # unknown topic or nothing to do; kept for the audit trail
@@ -29,6 +30,14 @@ class WebhookInbox(IdMixin, Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
+        # A batch claim reads one shop's pending rows oldest first (migration 0011).
+        Index(
+            "ix_webhook_inbox_shop_pending",
+            "shop_id",
+            "id",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
     )
 
     shop_id: Mapped[int] = mapped_column(BigId, ForeignKey("shops.id", ondelete="CASCADE"))
@@ -43,3 +52,5 @@ class WebhookInbox(IdMixin, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     handled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # A failed try waits until then before a batch claims the row again (backoff; 0011).
+    retry_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum, nonmember
 
 from sqlalchemy import (
     BigInteger,
@@ -45,14 +46,15 @@ class Subscriber(IdMixin, Base):
     profile_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class ContractStatus:
+class ContractStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     FAILED = "failed"
     STALE = "stale"
-    ENDED = frozenset({CANCELLED, EXPIRED, FAILED})
+    # The statuses that end a contract (not a member: a set of them).
+    ENDED = nonmember(frozenset({CANCELLED, EXPIRED, FAILED}))
 
 
 class Contract(IdMixin, Base):
@@ -106,7 +108,7 @@ class ContractStatusEvent(IdMixin, Base):
     source: Mapped[str | None] = mapped_column(String(16))
 
 
-class BillingAttemptStatus:
+class BillingAttemptStatus(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
     CHALLENGED = "challenged"
@@ -125,6 +127,9 @@ class BillingAttempt(IdMixin, Base):
         UniqueConstraint("shop_id", "attempt_id"),
         UniqueConstraint("contract_pk", "attempt_key"),
         Index("ix_billing_attempts_contract", "contract_pk", "occurred_at"),
+        # An order finds the attempt that placed it (migration 0011): without it the lookup
+        # walked every attempt of the shop once per contract.
+        Index("ix_billing_attempts_order", "shop_id", "order_id"),
     )
 
     shop_id: Mapped[int] = mapped_column(BigId, shop_fk())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -72,7 +73,7 @@ class Cancellation(IdMixin, Base):
     editable_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
-class InvitationStatus:
+class InvitationStatus(StrEnum):
     SCHEDULED = "scheduled"
     PENDING = "pending"
     ANSWERED = "answered"

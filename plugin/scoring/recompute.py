@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
+from plugin.db.locks import advisory_lock
 from plugin.db.transaction import transaction
 from plugin.metrics import RECOMPUTE_DURATION
 from plugin.models import (
@@ -191,25 +192,8 @@ async def shop_lock(runtime: Runtime, shop_id: int, *, wait: bool) -> AsyncItera
     """Hold the shop's recompute lock (PostgreSQL advisory lock; SQLite: always granted, its
     single writer and `claim_store` keep stores ordered). Yields False when `wait` is False
     and another process holds it."""
-    if runtime.settings.uses_sqlite:
-        yield True
-        return
-    async with runtime.engine.connect() as conn:
-        args = {"ns": _LOCK_NAMESPACE, "shop": shop_id % 2**31}
-        if wait:
-            await conn.execute(text("SELECT pg_advisory_lock(:ns, :shop)"), args)
-            got = True
-        else:
-            got = bool(
-                (await conn.execute(text("SELECT pg_try_advisory_lock(:ns, :shop)"), args)).scalar()
-            )
-        await conn.commit()
-        try:
-            yield got
-        finally:
-            if got:
-                await conn.execute(text("SELECT pg_advisory_unlock(:ns, :shop)"), args)
-                await conn.commit()
+    async with advisory_lock(runtime.engine, _LOCK_NAMESPACE, shop_id, wait=wait) as got:
+        yield got
 
 
 def _slots(runtime: Runtime) -> asyncio.Semaphore:

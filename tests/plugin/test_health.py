@@ -20,11 +20,12 @@ from tests.support.asgi import asgi_client
 
 async def add_pending(runtime: Runtime, webhook_id: str, age: timedelta) -> int:
     async with runtime.sessionmaker() as session, session.begin():
-        inbox_id = await record_delivery(
+        stored = await record_delivery(
             session,
             Delivery("health.myshopify.com", "orders/create", webhook_id, None, None, None, {}),
         )
-        assert inbox_id is not None
+        assert stored is not None
+        inbox_id = stored.inbox_id
         await session.execute(
             update(WebhookInbox)
             .where(WebhookInbox.id == inbox_id)

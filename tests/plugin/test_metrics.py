@@ -90,9 +90,9 @@ async def test_metrics_count_what_happened(metrics_runtime: Runtime) -> None:
     assert grew('valuehealth_webhooks_received_total{outcome="duplicate"}') == 1
     assert grew('valuehealth_webhooks_refused_total{reason="missing_signature"}') == 1
     assert grew('valuehealth_webhooks_refused_total{reason="invalid_signature"}') == 1
-    assert grew('valuehealth_jobs_total{job="process_event",outcome="ok"}') == 1
-    assert grew('valuehealth_job_duration_seconds_count{job="process_event"}') == 1
-    assert grew('valuehealth_job_wait_seconds_count{job="process_event"}') == 1
+    assert grew('valuehealth_jobs_total{job="process_inbox",outcome="ok"}') == 1
+    assert grew('valuehealth_job_duration_seconds_count{job="process_inbox"}') == 1
+    assert grew('valuehealth_job_wait_seconds_count{job="process_inbox"}') == 1
     assert grew("valuehealth_recompute_duration_seconds_count") == 1
     assert after["valuehealth_database_up"] == 1
     assert after["valuehealth_inbox_backlog_rows"] == 0

@@ -23,10 +23,10 @@ from typing import Any
 from plugin.db.transaction import transaction
 from plugin.demo import payloads as shapes
 from plugin.inbox import Delivery, record_delivery
+from plugin.inbox.batches import BatchResult, process_rows
 from plugin.models import WebhookInbox
 from plugin.runtime import Runtime
 from tests.support.signing import SHOP
-from workers.jobs.events import process_event
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 API_VERSION = "2026-10"
@@ -302,15 +302,15 @@ async def store(
 ) -> int:
     """Store one delivery in the inbox as the webhook endpoint does; its inbox id."""
     async with transaction(runtime.sessionmaker, None) as tx:
-        inbox_id = await record_delivery(tx.session, event.delivery(shop, webhook_id))
-    if inbox_id is None:
+        stored = await record_delivery(tx.session, event.delivery(shop, webhook_id))
+    if stored is None:
         raise AssertionError(f"delivery of {event.topic} was a duplicate")
-    return inbox_id
+    return stored.inbox_id
 
 
-async def process(runtime: Runtime, inbox_id: int) -> None:
-    """Run the worker's job for one inbox row, as the queue would."""
-    await process_event({"runtime": runtime}, inbox_id)
+async def process(runtime: Runtime, inbox_id: int) -> BatchResult:
+    """Apply one inbox row as the worker's batch would (a batch of that row alone)."""
+    return await process_rows(runtime, [inbox_id])
 
 
 async def deliver(runtime: Runtime, *events: Event, shop: str = SHOP) -> list[int]:

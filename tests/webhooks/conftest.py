@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import delete, func, select
 
 from plugin.app import create_app
+from plugin.inbox import PROCESS_INBOX
 from plugin.models import Shop, WebhookInbox
 from plugin.queue import InProcessQueue
 from plugin.runtime import Runtime, build_runtime
-from plugin.topics import PROCESS_EVENT
 from tests.conftest import make_settings
 from tests.support.asgi import asgi_client
 
@@ -22,7 +22,7 @@ PAYLOAD = {"id": 123, "admin_graphql_api_id": "gid://shopify/SubscriptionContrac
 
 
 class Enqueued(list[int]):
-    """Inbox ids handed to `process_event`, in order."""
+    """Shop ids handed to `process_inbox`, in order."""
 
 
 @pytest.fixture
@@ -32,10 +32,10 @@ def enqueued() -> Enqueued:
 
 @pytest.fixture
 async def wh_runtime(db_url: str, enqueued: Enqueued) -> AsyncIterator[Runtime]:
-    async def record(_ctx: dict[str, Any], inbox_id: int) -> None:
-        enqueued.append(inbox_id)
+    async def record(_ctx: dict[str, Any], shop_id: int) -> None:
+        enqueued.append(shop_id)
 
-    queue = InProcessQueue({PROCESS_EVENT: record})
+    queue = InProcessQueue({PROCESS_INBOX: record})
     runtime = await build_runtime(make_settings(db_url), queue=queue)
     try:
         yield runtime

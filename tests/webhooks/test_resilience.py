@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from plugin.app import create_app
 from plugin.db.migrate import upgrade_head
-from plugin.inbox import event_job_key
+from plugin.inbox import inbox_job_key
 from plugin.models import Shop, WebhookInbox
+from plugin.queue import ArqQueue, job_key_of
 from plugin.runtime import Runtime, build_runtime
 from tests.conftest import make_settings
 from tests.support import servers
@@ -31,21 +31,11 @@ async def arq_runtime(pg_url: str, redis_url: str) -> AsyncIterator[tuple[Runtim
     """PostgreSQL and an Arq queue on real Redis under a queue name of its own."""
     queue_name = f"vh-test-webhooks-{uuid.uuid4().hex[:8]}"
     runtime = await build_runtime(make_settings(pg_url, REDIS_URL=redis_url), queue_name=queue_name)
-    # Job keys (`event:{id}`) are global in Redis, not per queue, and other test runs may share
-    # this Redis: start the inbox ids where no other run will be.
-    async with runtime.engine.begin() as conn:
-        await conn.execute(
-            text("SELECT setval('webhook_inbox_id_seq', :start)"),
-            {"start": random.randrange(10**6, 10**12)},
-        )
     try:
         yield runtime, queue_name
     finally:
-        async with runtime.sessionmaker() as session:
-            ids = (await session.scalars(select(WebhookInbox.id))).all()
-        client = redis.Redis.from_url(redis_url)
-        await client.delete(queue_name, *(f"arq:job:{event_job_key(i)}" for i in ids))
-        await client.aclose()
+        assert isinstance(runtime.queue, ArqQueue)
+        await runtime.queue.drop()
         await empty_inbox(runtime)
         await runtime.close()
 
@@ -72,9 +62,10 @@ async def test_same_delivery_fifty_times_at_once_stores_one_row_and_one_job(
     assert statuses == ["accepted"] + ["duplicate"] * (STORM - 1)
     assert await row_counts(runtime) == (1, 1)
     async with runtime.sessionmaker() as session:
-        inbox_id = await session.scalar(select(WebhookInbox.id))
-    assert inbox_id is not None
-    assert await queued_jobs(redis_url, queue_name) == [event_job_key(inbox_id)]
+        shop_id = await session.scalar(select(WebhookInbox.shop_id))
+    assert shop_id is not None
+    [job_id] = await queued_jobs(redis_url, queue_name)
+    assert job_key_of(job_id) == inbox_job_key(shop_id)
 
 
 async def test_first_deliveries_of_a_new_shop_at_once_create_one_shop(
@@ -95,7 +86,8 @@ async def test_first_deliveries_of_a_new_shop_at_once_create_one_shop(
         owners = set((await session.scalars(select(WebhookInbox.shop_id))).all())
     assert len(shops) == 1 and owners == set(shops)
     assert await row_counts(runtime) == (1, STORM)
-    assert len(await queued_jobs(redis_url, queue_name)) == STORM
+    # One wake-up for the shop: its job drains all fifty rows.
+    assert len(await queued_jobs(redis_url, queue_name)) == 1
 
 
 async def test_redis_down_still_accepts_and_leaves_the_row_for_the_sweeper(
@@ -176,7 +168,7 @@ async def test_one_unstorable_payload_does_not_fail_the_deliveries_batched_with_
     codes = [r.status_code for r in responses]
     assert codes == [200] * 7 + [400] + [200] * 12
     assert await row_counts(runtime) == (1, 20)
-    assert len(await queued_jobs(redis_url, queue_name)) == 20
+    assert len(await queued_jobs(redis_url, queue_name)) == 1  # the shop's one wake-up
 
 
 async def test_database_lost_after_the_shop_is_cached_is_503() -> None:

@@ -49,7 +49,7 @@ async def test_valid_delivery_is_stored_and_enqueued_once(
     assert shop is not None and shop.domain == SHOP
     assert isinstance(wh_runtime.queue, InProcessQueue)
     await wh_runtime.queue.drain()
-    assert enqueued == [row.id]
+    assert enqueued == [row.shop_id]
 
 
 async def test_previous_secret_is_accepted_during_rotation(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -12,17 +11,12 @@ from typing import Any
 import pytest
 import redis.asyncio as redis
 from arq.worker import Worker
-from sqlalchemy import select, text
 
-from plugin.inbox import event_job_key
-from plugin.models import WebhookInbox
-from plugin.queue import JobHandler, JobSpec
+from plugin.queue import ArqQueue, JobHandler, JobSpec, job_key_of
 from plugin.runtime import Runtime, build_runtime
 from plugin.settings import Settings
 from tests.conftest import empty_tables, make_settings
 from workers.worker import worker_settings
-
-ARQ_KEY_PREFIXES = ("arq:job:", "arq:retry:", "arq:in-progress:", "arq:result:")
 
 
 @dataclass
@@ -32,8 +26,20 @@ class ArqEnv:
     runtime: Runtime  # the web side: enqueues through ArqQueue on `queue_name`
     redis: redis.Redis
 
-    async def queued(self) -> list[str]:
+    async def queued_ids(self) -> list[str]:
         return [m.decode() for m in await self.redis.zrange(self.queue_name, 0, -1)]
+
+    async def queued(self) -> list[str]:
+        """The queued jobs by key (their id when they have none)."""
+        return [job_key_of(job_id) or job_id for job_id in await self.queued_ids()]
+
+    async def lose_queued_jobs(self) -> None:
+        """What a Redis restart without persistence does to the queue."""
+        await self.queue().drop()
+
+    def queue(self) -> ArqQueue:
+        assert isinstance(self.runtime.queue, ArqQueue)
+        return self.runtime.queue
 
 
 @pytest.fixture
@@ -42,21 +48,11 @@ async def arq_env(pg_url: str, redis_url: str) -> AsyncIterator[ArqEnv]:
     settings = make_settings(pg_url, REDIS_URL=redis_url)
     runtime = await build_runtime(settings, queue_name=queue_name)
     client = redis.Redis.from_url(redis_url)
-    # Job keys (`event:{id}`) are global in Redis, not per queue: start the inbox ids somewhere
-    # no other test run uses, so a leftover key from a killed run can never hide a job.
-    async with runtime.engine.begin() as conn:
-        await conn.execute(
-            text("SELECT setval('webhook_inbox_id_seq', :start)"),
-            {"start": random.randrange(10**6, 10**12)},
-        )
     env = ArqEnv(settings, queue_name, runtime, client)
     try:
         yield env
     finally:
-        async with runtime.sessionmaker() as session:
-            ids = (await session.scalars(select(WebhookInbox.id))).all()
-        keys = [p + event_job_key(i) for i in ids for p in ARQ_KEY_PREFIXES]
-        await client.delete(queue_name, f"{queue_name}:health-check", *keys)
+        await env.queue().drop()
         await client.aclose()
         await empty_tables(runtime)
         await runtime.close()

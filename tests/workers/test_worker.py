@@ -13,19 +13,24 @@ import pytest
 from sqlalchemy import select
 
 from plugin.app import create_app
+from plugin.customer_data.sync import FINISH_CUSTOMER_SYNC, SYNC_CUSTOMER_DATA
 from plugin.db.migrate import DatabaseNotMigrated
+from plugin.flow.outbox import FIRE_FLOW_TRIGGER, SWEEP_FLOW_TRIGGERS
+from plugin.inbox import PROCESS_INBOX
 from plugin.models import InboxStatus, Shop, WebhookInbox
+from plugin.onboarding import BACKFILL_JOB
 from plugin.queue import JobSpec, RetryPolicy, TransientError
+from plugin.review.digest import BUILD_MONTHLY_REVIEWS, BUILD_REVIEW_DIGEST, EMAIL_REVIEW_DIGEST
 from plugin.runtime import Runtime
 from plugin.settings import SettingsError
-from plugin.topics import PROCESS_EVENT
 from tests.conftest import make_settings
 from tests.support import servers
 from tests.support.asgi import asgi_client
 from tests.support.signing import signed_webhook
 from tests.workers.conftest import ArqEnv, make_worker, run_burst
 from workers import worker as worker_module
-from workers.cron import PRUNE_INBOX, SWEEP_INBOX
+from workers.jobs.billing import BILL_SHOP, SCHEDULE_BILLING
+from workers.jobs.inbox import PRUNE_INBOX, SWEEP_INBOX
 from workers.jobs.scoring import RECOMPUTE_ALL_SHOPS
 from workers.jobs.surveys import (
     EXPIRE_NPS_INVITATIONS,
@@ -43,7 +48,7 @@ def test_worker_settings_come_from_the_registry_and_settings(tmp_path: Path) -> 
     options = worker_settings(settings)
     functions = {f.name: f for f in options["functions"]}
     assert set(functions) == set(JOBS)
-    assert {PROCESS_EVENT, SWEEP_INBOX, PRUNE_INBOX} <= set(functions)
+    assert {PROCESS_INBOX, SWEEP_INBOX, PRUNE_INBOX} <= set(functions)
     for name, function in functions.items():
         spec = JOB_SPECS.get(name, JobSpec(name))
         assert function.timeout_s == spec.timeout_s
@@ -54,14 +59,27 @@ def test_worker_settings_come_from_the_registry_and_settings(tmp_path: Path) -> 
     assert crons[f"cron:{SWEEP_INBOX}"].second == 0
     assert (crons[f"cron:{PRUNE_INBOX}"].hour, crons[f"cron:{PRUNE_INBOX}"].minute) == (3, 17)
     # The areas' periodic jobs run too: nightly recompute, invitation release and expiry,
-    # finalising cancel answers.
+    # finalising cancel answers, hourly billing, Flow triggers' sweep, monthly reviews.
     assert {c.name for c in CRONS} <= set(crons)
     assert {
         f"cron:{RECOMPUTE_ALL_SHOPS}",
         f"cron:{RELEASE_NPS_INVITATIONS}",
         f"cron:{EXPIRE_NPS_INVITATIONS}",
         f"cron:{FINALISE_CANCEL_ANSWERS}",
+        f"cron:{SCHEDULE_BILLING}",
+        f"cron:{SWEEP_FLOW_TRIGGERS}",
+        f"cron:{BUILD_MONTHLY_REVIEWS}",
     } <= set(crons)
+    # Every area's jobs come from the one registry, the ones its crons and pages queue too.
+    assert {
+        BILL_SHOP,
+        BACKFILL_JOB,
+        SYNC_CUSTOMER_DATA,
+        FINISH_CUSTOMER_SYNC,
+        FIRE_FLOW_TRIGGER,
+        BUILD_REVIEW_DIGEST,
+        EMAIL_REVIEW_DIGEST,
+    } <= set(functions)
     redis_settings = options["redis_settings"]
     assert (redis_settings.host, redis_settings.port, redis_settings.database) == ("h", 6390, 2)
     assert options["queue_name"] == "arq:queue"
@@ -175,7 +193,7 @@ async def test_job_timeout_comes_from_its_spec(arq_env: ArqEnv) -> None:
 
 
 async def test_webhook_to_worker_end_to_end(arq_env: ArqEnv) -> None:
-    """POST /webhooks enqueues on Redis; the real process_event in a burst worker handles it."""
+    """POST /webhooks enqueues on Redis; the real process_inbox in a burst worker handles it."""
     body, headers = signed_webhook("app/scopes_update", {"current": ["read_orders", "read_x"]})
     async with asgi_client(create_app(runtime=arq_env.runtime)) as client:
         assert (await client.post("/webhooks", content=body, headers=headers)).status_code == 200
@@ -265,4 +283,23 @@ async def test_facade_enqueue_keeps_arq_semantics(arq_env: ArqEnv) -> None:
     assert worker.jobs_complete == 22
     # Done and not kept: the key is free again, as the sweeper needs it to be.
     assert await queue.enqueue("probe", 4, key=key)
-    await arq_env.redis.delete(f"arq:job:{key}")
+
+
+async def test_a_key_takes_a_new_job_once_its_job_has_started(arq_env: ArqEnv) -> None:
+    """A shop's inbox job may run while a delivery for the shop arrives: that delivery's
+    wake-up must queue the next run, not be refused because the key's job is running."""
+    key = f"started-{uuid.uuid4().hex}"
+    queue = arq_env.runtime.queue
+    ran: list[int] = []
+    accepted: list[bool] = []
+
+    async def probe(_ctx: dict[str, Any], n: int) -> None:
+        ran.append(n)
+        if n == 1:
+            accepted.append(await queue.enqueue("probe", 2, key=key))
+            accepted.append(await queue.enqueue("probe", 3, key=key))  # 2 is waiting
+
+    assert await queue.enqueue("probe", 1, key=key)
+    assert not await queue.enqueue("probe", 9, key=key)
+    await run_burst(arq_env, jobs={"probe": probe})
+    assert (ran, accepted) == ([1, 2], [True, False])

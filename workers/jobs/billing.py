@@ -20,13 +20,13 @@ from sqlalchemy import select
 
 from plugin.billing.run import BillingUnavailable, bill_shop
 from plugin.billing.settings import billing_settings
+from plugin.failures import describe, is_transient
 from plugin.models import Shop
 from plugin.models.base import utcnow
 from plugin.queue import JobHandler, JobSpec, RetryPolicy, TransientError
 from plugin.runtime import Runtime
 from plugin.scoring.localtime import shop_zone
 from plugin.shopify.errors import ShopifyAuthError
-from workers.jobs.events import describe, is_transient
 
 log = logging.getLogger(__name__)
 

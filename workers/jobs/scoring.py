@@ -20,12 +20,12 @@ from arq.cron import CronJob
 from sqlalchemy import select
 
 from plugin.customer_data.sync import SYNC_CUSTOMER_DATA
+from plugin.failures import describe, is_transient
 from plugin.models import Shop
-from plugin.queue import JobSpec, RetryPolicy, TransientError
+from plugin.queue import JobHandler, JobSpec, RetryPolicy, TransientError
 from plugin.runtime import Runtime
 from plugin.scoring.recompute import ShopNotFound, recompute_due, recompute_shop_now
 from plugin.scoring.requests import RECOMPUTE_ALL_SHOPS, RECOMPUTE_SHOP, enqueue_recompute
-from workers.jobs.events import describe, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,10 @@ async def recompute_all_shops(ctx: dict[str, Any]) -> int:
     return queued
 
 
-JOBS = {RECOMPUTE_SHOP: recompute_shop, RECOMPUTE_ALL_SHOPS: recompute_all_shops}
+JOBS: dict[str, JobHandler] = {
+    RECOMPUTE_SHOP: recompute_shop,
+    RECOMPUTE_ALL_SHOPS: recompute_all_shops,
+}
 JOB_SPECS = {
     # A million-subscriber shop takes minutes; a failure worth retrying (database blip) is
     # retried a few times, then the next request or the nightly run catches up.

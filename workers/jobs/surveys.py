@@ -16,7 +16,7 @@ from arq.cron import CronJob
 
 from plugin.db.transaction import transaction
 from plugin.models.base import utcnow
-from plugin.queue import JobSpec, RetryPolicy
+from plugin.queue import JobHandler, JobSpec, RetryPolicy
 from plugin.runtime import Runtime
 from plugin.surveys.announce import announce_invitation
 from plugin.surveys.cancellations import finalise_cancel_answers
@@ -74,7 +74,7 @@ async def announce_nps_invitation(ctx: dict[str, Any], invitation_id: int) -> No
         await announce_invitation(runtime, tx.session, int(invitation_id))
 
 
-JOBS = {
+JOBS: dict[str, JobHandler] = {
     RELEASE_NPS_INVITATIONS: release_nps_invitations,
     EXPIRE_NPS_INVITATIONS: expire_nps_invitations,
     FINALISE_CANCEL_ANSWERS: finalise_cancel_reasons,

@@ -1,5 +1,5 @@
 """The join of a subscriber's cancel reason with the contract's end, through the real webhook
-pipeline (inbox → process_event → domain → survey hooks), in both orders; system reasons;
+pipeline (inbox → batch → domain → survey hooks), in both orders; system reasons;
 answers whose cancellation never comes; cancellations retracted when the contract comes back."""
 
 from __future__ import annotations

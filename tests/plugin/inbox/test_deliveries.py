@@ -1,4 +1,4 @@
-"""record_delivery and ensure_shop: one row per delivery, one shop per domain, races included."""
+"""Inbox insert: one row per delivery, one shop per domain, races and stale caches included."""
 
 from __future__ import annotations
 
@@ -9,11 +9,17 @@ import pytest
 from sqlalchemy import delete, func, insert, select
 
 from plugin.db.transaction import transaction
-from plugin.inbox import Delivery, enqueue_processing, ensure_shop, event_job_key, record_delivery
+from plugin.inbox import (
+    PROCESS_INBOX,
+    Delivery,
+    ensure_shop,
+    inbox_job_key,
+    record_delivery,
+    wake_after_commit,
+)
 from plugin.models import InboxStatus, Shop, WebhookInbox
 from plugin.queue import InProcessQueue
 from plugin.runtime import Runtime
-from plugin.topics import PROCESS_EVENT
 
 SHOP = "inbox-test.myshopify.com"
 
@@ -33,8 +39,10 @@ def delivery(webhook_id: str = "w1", shop: str = SHOP, **fields: object) -> Deli
 
 
 async def record(runtime: Runtime, d: Delivery) -> int | None:
+    """Through the runtime's writer, with its shop-id cache, as the demo records."""
     async with runtime.sessionmaker() as session, session.begin():
-        return await record_delivery(session, d)
+        stored = await runtime.inbox.record(session, d)
+    return None if stored is None else stored.inbox_id
 
 
 async def inbox_rows(runtime: Runtime) -> list[WebhookInbox]:
@@ -110,7 +118,7 @@ async def test_ensure_shop_races_end_with_one_row(runtime: Runtime) -> None:
 async def test_rolled_back_delivery_leaves_nothing(runtime: Runtime) -> None:
     with pytest.raises(RuntimeError):
         async with runtime.sessionmaker() as session, session.begin():
-            assert await record_delivery(session, delivery(shop="gone.myshopify.com"))
+            assert await runtime.inbox.record(session, delivery(shop="gone.myshopify.com"))
             raise RuntimeError("request failed after the insert")
     assert await inbox_rows(runtime) == []
     assert await shop_ids(runtime) == {}
@@ -149,20 +157,27 @@ async def test_duplicate_after_cache_warmup_is_still_a_duplicate(runtime: Runtim
         assert await session.scalar(select(func.count()).select_from(WebhookInbox)) == 4
 
 
-async def test_enqueue_processing_queues_once_after_commit_under_the_row_key(
-    runtime: Runtime,
-) -> None:
+async def test_uncached_record_delivery_names_row_and_shop(runtime: Runtime) -> None:
+    async with runtime.sessionmaker() as session, session.begin():
+        stored = await record_delivery(session, delivery())
+        again = await record_delivery(session, delivery())
+    assert stored is not None and again is None
+    [row] = await inbox_rows(runtime)
+    assert (stored.inbox_id, stored.shop_id) == (row.id, row.shop_id)
+
+
+async def test_the_shop_is_woken_once_after_commit_under_its_key(runtime: Runtime) -> None:
     seen: list[int] = []
 
-    async def handler(_ctx: dict[str, object], inbox_id: int) -> None:
-        seen.append(inbox_id)
+    async def handler(_ctx: dict[str, object], shop_id: int) -> None:
+        seen.append(shop_id)
 
-    queue = InProcessQueue({PROCESS_EVENT: handler})
+    queue = InProcessQueue({PROCESS_INBOX: handler})
     async with transaction(runtime.sessionmaker, queue) as tx:
-        inbox_id = await record_delivery(tx.session, delivery())
-        assert inbox_id is not None
-        enqueue_processing(tx, inbox_id)
-        enqueue_processing(tx, inbox_id)  # the key makes the second one a no-op
-        assert seen == [] and tx.jobs[0].key == event_job_key(inbox_id)
+        stored = await record_delivery(tx.session, delivery())
+        assert stored is not None
+        wake_after_commit(tx, stored.shop_id)
+        wake_after_commit(tx, stored.shop_id)  # the key makes the second one a no-op
+        assert seen == [] and tx.jobs[0].key == inbox_job_key(stored.shop_id)
     await queue.drain()
-    assert seen == [inbox_id]
+    assert seen == [stored.shop_id]

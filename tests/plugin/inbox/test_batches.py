@@ -1,5 +1,5 @@
-"""The process_event job: exactly once in effect, atomic with its "handled" mark, and the retry
-and give-up rules for failures."""
+"""Inbox batches: exactly once in effect, each row atomic with its "handled" mark, a failing
+row rolled back alone, the retry and give-up rules, and batches that share a shop."""
 
 from __future__ import annotations
 
@@ -12,15 +12,17 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from plugin.app import build_app_runtime
+from plugin.db.locks import advisory_lock
 from plugin.db.transaction import transaction
 from plugin.domain.context import EventContext
 from plugin.domain.dispatch import HANDLERS
-from plugin.inbox import enqueue_processing, record_delivery
+from plugin.failures import describe, is_transient
+from plugin.inbox import PROCESS_INBOX, inbox_job_key, record_delivery, wake_after_commit
+from plugin.inbox.batches import _DRAIN_LOCK_NAMESPACE, MAX_ATTEMPTS, drain_shop, process_batch
 from plugin.models import Contract, ContractStatusEvent, InboxStatus, Shop, Subscriber
 from plugin.queue import InProcessQueue, TransientError
 from plugin.runtime import Runtime
 from plugin.scoring.requests import RECOMPUTE_SHOP, recompute_key
-from plugin.topics import PROCESS_EVENT
 from tests.conftest import make_settings
 from tests.support.payloads import (
     T0,
@@ -32,7 +34,7 @@ from tests.support.payloads import (
     process,
     store,
 )
-from workers.jobs.events import MAX_ATTEMPTS, describe, is_transient, process_event
+from workers.jobs.inbox import process_inbox
 from workers.registry import JOB_SPECS, JOBS
 
 CREATE = "subscription_contracts/create"
@@ -55,8 +57,8 @@ async def count(rt: Runtime, model: type[Any]) -> int:
 
 
 def test_registered_under_the_topic_job_name_with_retries() -> None:
-    assert JOBS[PROCESS_EVENT] is process_event
-    spec = JOB_SPECS[PROCESS_EVENT]
+    assert JOBS[PROCESS_INBOX] is process_inbox
+    spec = JOB_SPECS[PROCESS_INBOX]
     assert spec.retry.max_tries > 1
     assert spec.retry.delay(spec.retry.max_tries) <= spec.retry.max_delay
 
@@ -88,8 +90,8 @@ async def test_effect_and_handled_mark_commit_together(
 
     monkeypatch.setitem(HANDLERS, CREATE, fails_after_writing)
     inbox_id = await store(rt, Event(CREATE, contract(next_id())))
-    with pytest.raises(RuntimeError, match="boom"):
-        await process(rt, inbox_id)
+    result = await process(rt, inbox_id)  # recorded on the row, not raised
+    assert result.outcomes == {InboxStatus.PENDING: 1} and result.retry_in is not None
     assert (await count(rt, Contract), await count(rt, Subscriber)) == (0, 0)
     row = await inbox_row(rt, inbox_id)
     assert row is not None
@@ -143,8 +145,7 @@ async def test_a_persistent_bug_is_set_aside_after_max_attempts(
     monkeypatch.setitem(HANDLERS, CREATE, broken)
     inbox_id = await store(rt, Event(CREATE, contract(next_id())))
     for _ in range(MAX_ATTEMPTS):
-        with pytest.raises(KeyError):
-            await process(rt, inbox_id)
+        await process(rt, inbox_id)
     row = await inbox_row(rt, inbox_id)
     assert row is not None
     assert (row.status, row.attempts) == (InboxStatus.FAILED, MAX_ATTEMPTS)
@@ -162,12 +163,14 @@ async def test_transient_failures_stay_pending_and_ask_for_a_retry(
     monkeypatch.setitem(HANDLERS, CREATE, database_blip)
     inbox_id = await store(rt, Event(CREATE, contract(next_id())))
     for _ in range(MAX_ATTEMPTS + 1):
-        with pytest.raises(TransientError):
-            await process(rt, inbox_id)
+        assert (await process(rt, inbox_id)).retry_in is not None
     row = await inbox_row(rt, inbox_id)
     assert row is not None
     assert (row.status, row.attempts) == (InboxStatus.PENDING, MAX_ATTEMPTS + 1)
     assert row.last_error == "ConnectionResetError: server closed"
+    assert row.retry_at is not None and row.retry_at > row.received_at
+    # Not due yet: the shop's next batch leaves it alone.
+    assert (await process_batch(rt, row.shop_id)).claimed == 0
 
 
 async def test_payload_that_is_not_an_object_fails_at_once(rt: Runtime) -> None:
@@ -195,11 +198,11 @@ async def test_a_missing_row_is_nothing_to_do(rt: Runtime) -> None:
 async def test_runs_through_the_in_process_queue(rt: Runtime) -> None:
     assert isinstance(rt.queue, InProcessQueue)
     async with transaction(rt.sessionmaker, rt.queue) as tx:
-        inbox_id = await record_delivery(tx.session, Event(CREATE, contract(next_id())).delivery())
-        assert inbox_id is not None
-        enqueue_processing(tx, inbox_id)
+        stored = await record_delivery(tx.session, Event(CREATE, contract(next_id())).delivery())
+        assert stored is not None
+        wake_after_commit(tx, stored.shop_id)
     await rt.queue.drain()
-    row = await inbox_row(rt, inbox_id)
+    row = await inbox_row(rt, stored.inbox_id)
     assert row is not None and row.status == InboxStatus.HANDLED
     assert rt.queue.failures == []
 
@@ -218,12 +221,9 @@ async def test_concurrent_jobs_on_postgres_apply_each_event_once(pg_url: str) ->
         ]
         ids = [await store(runtime, event) for event in events]
         # Each row twice, all at once: two workers on the same rows and on one new contract.
-        results = await asyncio.gather(
-            *(process(runtime, inbox_id) for inbox_id in ids * 2), return_exceptions=True
-        )
+        await asyncio.gather(*(process(runtime, inbox_id) for inbox_id in ids * 2))
         for inbox_id in ids:  # a lost race on a new key is transient: the retry completes it
             await process(runtime, inbox_id)
-        assert all(r is None or isinstance(r, TransientError) for r in results), results
         assert await count(runtime, Contract) == 1
         assert await count(runtime, ContractStatusEvent) == 2
         for inbox_id in ids:
@@ -308,6 +308,134 @@ async def test_a_handled_event_asks_for_a_debounced_recompute_after_commit(db_ur
             runtime, await store(runtime, Event("customers/update", customer(customer_id)))
         )
         assert len(queue.jobs) == 1
+    finally:
+        async with runtime.engine.begin() as conn:
+            await conn.execute(delete(Shop))
+        await runtime.close()
+
+
+async def shop_id_of(rt: Runtime) -> int:
+    async with rt.sessionmaker() as session:
+        return (await session.execute(select(Shop.id))).scalar_one()
+
+
+async def test_a_failing_row_is_rolled_back_alone_and_the_batch_goes_on(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = HANDLERS[CREATE]
+    bad = next_id()
+
+    async def fails_for_one_contract(ctx: EventContext) -> str:
+        await real(ctx)
+        await ctx.session.flush()  # its effect reached the database before it broke
+        if ctx.payload["id"] == bad:
+            raise RuntimeError("boom")
+        return InboxStatus.HANDLED
+
+    monkeypatch.setitem(HANDLERS, CREATE, fails_for_one_contract)
+    ids = [await store(rt, Event(CREATE, contract(cid))) for cid in (next_id(), bad, next_id())]
+    result = await process_batch(rt, await shop_id_of(rt))
+    assert result.claimed == 3
+    assert result.outcomes == {InboxStatus.HANDLED: 2, InboxStatus.PENDING: 1}
+    rows = [await inbox_row(rt, inbox_id) for inbox_id in ids]
+    assert [r.status for r in rows if r] == ["handled", "pending", "handled"]
+    assert rows[1] is not None and rows[1].last_error == "RuntimeError: boom"
+    async with rt.sessionmaker() as session:
+        stored = set((await session.scalars(select(Contract.contract_id))).all())
+    assert bad not in stored and len(stored) == 2
+
+
+async def test_a_malformed_row_is_set_aside_and_the_rest_handled(rt: Runtime) -> None:
+    good = await store(rt, Event(CREATE, contract(next_id())))
+    malformed = await store(rt, Event(CREATE, {"id": "not a contract"}))
+    result = await process_batch(rt, await shop_id_of(rt))
+    assert result.outcomes == {InboxStatus.HANDLED: 1, InboxStatus.FAILED: 1}
+    assert result.retry_in is None  # nothing to come back for
+    good_row, bad_row = await inbox_row(rt, good), await inbox_row(rt, malformed)
+    assert good_row is not None and good_row.status == InboxStatus.HANDLED
+    assert bad_row is not None and (bad_row.status, bad_row.attempts) == (InboxStatus.FAILED, 1)
+
+
+LIFECYCLE = [
+    ("subscription_contracts/create", "active", 0),
+    ("subscription_contracts/pause", "paused", 1),
+    ("subscription_contracts/activate", "active", 2),
+    ("subscription_contracts/cancel", "cancelled", 3),
+]
+
+
+@pytest.mark.parametrize("order", [[3, 1, 0, 2], [2, 3, 1, 0], [0, 3, 2, 1]])
+async def test_shuffled_deliveries_in_one_batch_end_as_delivered_in_order(
+    rt: Runtime, order: list[int]
+) -> None:
+    cid = next_id()
+    events = [
+        Event(topic, contract(cid, status=status, revision_id=step + 1), at=T0.replace(hour=step))
+        for topic, status, step in LIFECYCLE
+    ]
+    for index in order:
+        await store(rt, events[index])
+    result = await process_batch(rt, await shop_id_of(rt))
+    assert result.outcomes == {InboxStatus.HANDLED: len(events)}
+    async with rt.sessionmaker() as session:
+        state = (
+            await session.execute(
+                select(Contract.status, Contract.ended_at).where(Contract.contract_id == cid)
+            )
+        ).one()
+        history = (await session.execute(select(func.count(ContractStatusEvent.id)))).scalar()
+    assert state == ("cancelled", T0.replace(hour=3))
+    assert history == len(events)
+
+
+async def test_a_drain_queues_the_shop_again_when_its_time_slice_ends(db_url: str) -> None:
+    queue = RecordingQueue()
+    runtime = await build_app_runtime(make_settings(db_url), queue=queue)
+    try:
+        ids = [await store(runtime, Event(CREATE, contract(next_id()))) for _ in range(5)]
+        shop_id = await shop_id_of(runtime)
+        # A slice of zero: one batch, then the shop goes to the back of the queue.
+        assert await drain_shop(runtime, shop_id, batch_size=2, slice_s=0.0) == 2
+        assert (PROCESS_INBOX, (shop_id,), inbox_job_key(shop_id)) in queue.jobs
+        # A drain with time enough takes the rest and stops when a batch comes back short.
+        assert await drain_shop(runtime, shop_id, batch_size=2, slice_s=60.0) == 3
+        rows = [await inbox_row(runtime, inbox_id) for inbox_id in ids]
+        assert all(r is not None and r.status == InboxStatus.HANDLED for r in rows)
+    finally:
+        async with runtime.engine.begin() as conn:
+            await conn.execute(delete(Shop))
+        await runtime.close()
+
+
+async def test_concurrent_batches_of_one_shop_on_postgres_take_disjoint_rows(pg_url: str) -> None:
+    runtime = await build_app_runtime(make_settings(pg_url))
+    try:
+        ids = [await store(runtime, Event(CREATE, contract(next_id()))) for _ in range(40)]
+        shop_id = await shop_id_of(runtime)
+        results = await asyncio.gather(
+            *(process_batch(runtime, shop_id, limit=10) for _ in range(4))
+        )
+        # SKIP LOCKED: no batch waited for or repeated another's rows.
+        assert sum(r.claimed for r in results) == 40
+        rows = [await inbox_row(runtime, inbox_id) for inbox_id in ids]
+        assert all(r is not None and (r.status, r.attempts) == ("handled", 1) for r in rows)
+        assert await count(runtime, Contract) == 40
+    finally:
+        async with runtime.engine.begin() as conn:
+            await conn.execute(delete(Shop))
+        await runtime.close()
+
+
+async def test_a_shop_drained_elsewhere_is_looked_at_again_shortly(pg_url: str) -> None:
+    queue = RecordingQueue()
+    runtime = await build_app_runtime(make_settings(pg_url), queue=queue)
+    try:
+        await store(runtime, Event(CREATE, contract(next_id())))
+        shop_id = await shop_id_of(runtime)
+        async with advisory_lock(runtime.engine, _DRAIN_LOCK_NAMESPACE, shop_id, wait=False):
+            assert await drain_shop(runtime, shop_id) == 0  # busy: nothing claimed
+        assert queue.jobs == [(PROCESS_INBOX, (shop_id,), inbox_job_key(shop_id, retry=True))]
+        assert await drain_shop(runtime, shop_id) == 1
     finally:
         async with runtime.engine.begin() as conn:
             await conn.execute(delete(Shop))

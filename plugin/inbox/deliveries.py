@@ -1,15 +1,17 @@
-"""The webhook inbox: store one accepted delivery, exactly once per (shop, webhook id).
+"""Inbox insert: store one accepted delivery, exactly once per (shop, webhook id).
 
-This is the durable log of every event (Redis is only a wake-up). Both entry points know nothing
-about HTTP and are shared by the web tier and the demo:
-- `record_delivery(session, delivery)` inside the caller's transaction;
-- `store_delivery(engine, delivery)` in a transaction of its own: the webhook endpoint's path.
+The inbox is the durable log of every event (Redis is only a wake-up). Two entry points, both
+knowing nothing about HTTP:
+- `record_delivery(session, delivery)` inside the caller's transaction (tests, backfill);
+- `InboxWriter`, owned by the runtime: `store(delivery)` in a transaction of its own (the
+  webhook endpoint's path) and `record(session, delivery)` (the demo), both with a shop-id
+  cache and, on PostgreSQL, many deliveries per INSERT.
 
-The shop id comes from a small per-engine cache, and every insert re-checks in the same
-statement that the cached id still belongs to that domain (a shop can be erased by
-`shop/redact`, and SQLite may then hand its id to a new shop). A cache miss, a stale entry and a
-duplicate delivery all take the slow path: look the shop up (creating it if Shopify-managed
-install sends webhooks before the merchant first opens the app), insert again.
+Every insert re-checks in the same statement that the cached shop id still belongs to that
+domain (a shop can be erased by `shop/redact`, and SQLite may then hand its id to a new shop).
+A cache miss, a stale entry and a duplicate delivery all take the slow path: look the shop up
+(creating it if Shopify-managed install sends webhooks before the merchant first opens the
+app), insert again.
 """
 
 from __future__ import annotations
@@ -17,24 +19,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Insert, String, bindparam, select
+from sqlalchemy import Insert, String, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.pool import QueuePool
 
 from plugin.batching import Coalescer
-from plugin.db.transaction import Tx
 from plugin.models import InboxStatus, Shop, WebhookInbox
 from plugin.models.base import JsonDoc, UtcDateTime, utcnow
-from plugin.queue import Queue
-from plugin.topics import PROCESS_EVENT
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +56,12 @@ class Delivery:
     payload_json: str | None = field(default=None, repr=False, compare=False)
 
 
-def event_job_key(inbox_id: int) -> str:
-    """The queue key of an inbox row's job: enqueueing the same row twice queues it once."""
-    return f"event:{inbox_id}"
+@dataclass(frozen=True)
+class Stored:
+    """A delivery the inbox took: its row and its shop (the wake-up names the shop)."""
 
-
-def enqueue_processing(tx: Tx, inbox_id: int) -> None:
-    """Ask for `process_event(inbox_id)` once the transaction that stored the row commits."""
-    tx.enqueue_after_commit(PROCESS_EVENT, inbox_id, key=event_job_key(inbox_id))
+    inbox_id: int
+    shop_id: int
 
 
 async def ensure_shop(session: AsyncSession, domain: str) -> int:
@@ -89,65 +85,95 @@ async def ensure_shop(session: AsyncSession, domain: str) -> int:
     return int(shop_id)
 
 
-async def record_delivery(session: AsyncSession, delivery: Delivery) -> int | None:
-    """Insert the delivery's inbox row; its id, or None when this delivery is already stored."""
-    cache = _shop_cache(session.get_bind())
-    domain = delivery.shop_domain
-    shop_id = cache.get(domain)
-    if shop_id is not None:
-        inbox_id = await _insert(session, shop_id, delivery)
-        if inbox_id is not None:
-            return inbox_id
-        # A duplicate, or the cached shop is gone: the slow path below tells them apart.
-        cache.pop(domain, None)
-    shop_id = await ensure_shop(session, domain)
+async def record_delivery(session: AsyncSession, delivery: Delivery) -> Stored | None:
+    """Insert the delivery's inbox row in the caller's transaction; None when it is already
+    stored. Without a cache: the shop is looked up (or created) every time."""
+    shop_id = await ensure_shop(session, delivery.shop_domain)
     inbox_id = await _insert(session, shop_id, delivery)
-    if len(cache) >= _SHOP_CACHE_SIZE:
-        cache.pop(next(iter(cache)))
-    # Safe even if this transaction rolls back: every insert re-checks id and domain together.
-    cache[domain] = shop_id
-    return inbox_id
+    return None if inbox_id is None else Stored(inbox_id, shop_id)
 
 
-async def store_delivery(engine: AsyncEngine, delivery: Delivery) -> int | None:
-    """`record_delivery` in a transaction of its own: committed when this returns.
+class InboxWriter:
+    """The inbox's writer for one engine, owned by the process's runtime: its shop-id cache,
+    its PostgreSQL insert batcher and its limit on session-path inserts live and die with it
+    (tests and the demo build several runtimes in one process)."""
 
-    The webhook endpoint's path. On PostgreSQL, deliveries for known shops arriving together
-    share one INSERT sent straight to the driver (see `_PG_BATCH_INSERT`); anything it does not
-    settle (a new shop, a duplicate, a stale cache entry, a value the batch refused) and every
-    delivery on SQLite goes through `record_delivery` in a session of its own.
-    """
-    shop_id = _shop_cache(engine.sync_engine).get(delivery.shop_domain)
-    if shop_id is not None and engine.dialect.name == "postgresql":
-        try:
-            inbox_id = await _pg_batcher(engine).submit((shop_id, delivery))
-        except DBAPIError as exc:
-            if not is_data_error(exc):
-                raise
-            inbox_id = None  # one bad value fails its batch; alone, only its own delivery fails
-        if inbox_id is not None:
-            return inbox_id
-    async with (
-        _session_slots(engine),
-        AsyncSession(engine, expire_on_commit=False) as session,
-        session.begin(),
-    ):
-        return await record_delivery(session, delivery)
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._shops: dict[str, int] = {}
+        self._batcher: Coalescer[_PgItem, int | None] | None = None
+        size = engine.pool.size() if isinstance(engine.pool, QueuePool) else 1
+        # At most the pool's steady size of session-path deliveries at once. Beyond it the
+        # pool opens overflow connections and closes them again on return: in a burst (the
+        # first deliveries of a new shop, a retry storm) that churn (connect, TLS probe, codec
+        # set-up) costs more than everything else together.
+        self._slots = asyncio.Semaphore(max(size, 1))
+
+    async def record(self, session: AsyncSession, delivery: Delivery) -> Stored | None:
+        """`record_delivery` with the shop-id cache: one statement for a known shop."""
+        domain = delivery.shop_domain
+        shop_id = self._shops.get(domain)
+        if shop_id is not None:
+            inbox_id = await _insert(session, shop_id, delivery)
+            if inbox_id is not None:
+                return Stored(inbox_id, shop_id)
+            # A duplicate, or the cached shop is gone: the slow path below tells them apart.
+            self._shops.pop(domain, None)
+        shop_id = await ensure_shop(session, domain)
+        inbox_id = await _insert(session, shop_id, delivery)
+        self._remember(domain, shop_id)
+        return None if inbox_id is None else Stored(inbox_id, shop_id)
+
+    async def store(self, delivery: Delivery) -> Stored | None:
+        """`record` in a transaction of its own: committed when this returns.
+
+        The webhook endpoint's path. On PostgreSQL, deliveries for known shops arriving
+        together share one INSERT sent straight to the driver (see `_PG_BATCH_INSERT`);
+        anything it does not settle (a new shop, a duplicate, a stale cache entry, a value the
+        batch refused) and every delivery on SQLite goes through `record` in a session of its
+        own.
+        """
+        shop_id = self._shops.get(delivery.shop_domain)
+        if shop_id is not None and self._engine.dialect.name == "postgresql":
+            try:
+                inbox_id = await self._pg_batcher().submit((shop_id, delivery))
+            except DBAPIError as exc:
+                if not is_data_error(exc):
+                    raise
+                inbox_id = None  # one bad value fails its batch; alone, only its own fails
+            if inbox_id is not None:
+                return Stored(inbox_id, shop_id)
+        async with (
+            self._slots,
+            AsyncSession(self._engine, expire_on_commit=False) as session,
+            session.begin(),
+        ):
+            return await self.record(session, delivery)
+
+    def _remember(self, domain: str, shop_id: int) -> None:
+        # Safe even if the caller's transaction rolls back: every insert re-checks id and
+        # domain together.
+        if domain not in self._shops and len(self._shops) >= _SHOP_CACHE_SIZE:
+            self._shops.pop(next(iter(self._shops)))
+        self._shops[domain] = shop_id
+
+    def _pg_batcher(self) -> Coalescer[_PgItem, int | None]:
+        if self._batcher is None:
+            self._batcher = Coalescer(
+                _pg_insert_batch,
+                max_batch=_PG_BATCH_SIZE,
+                max_in_flight=_PG_BATCHES_IN_FLIGHT,
+                # One pooled connection for a run of back-to-back batches: under load the
+                # pool's checkout and liveness ping are paid once per run, not once per batch.
+                open_session=self._engine.connect,
+            )
+        return self._batcher
 
 
 def is_data_error(exc: DBAPIError) -> bool:
     """The database refused a value (SQLSTATE class 22), as opposed to failing itself."""
     sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
     return isinstance(exc, DataError) or sqlstate.startswith("22")
-
-
-async def wake_worker(queue: Queue, inbox_id: int) -> None:
-    """Enqueue `process_event` for a committed row. A failure (Redis down) is logged, not
-    raised: the row is durable and the sweeper re-enqueues it."""
-    try:
-        await queue.enqueue(PROCESS_EVENT, inbox_id, key=event_job_key(inbox_id))
-    except Exception:
-        log.warning("enqueue of inbox row %s failed; left for the sweeper", inbox_id, exc_info=True)
 
 
 async def _insert(session: AsyncSession, shop_id: int, delivery: Delivery) -> int | None:
@@ -220,7 +246,7 @@ def _inbox_insert(dialect: str) -> Insert:
 
 # Many deliveries in one statement: each row is stored only if its cached shop id still belongs
 # to its domain; RETURNING tells which rows were new. Rows not returned are duplicates or stale
-# cache entries, and `store_delivery` settles them one by one.
+# cache entries, and `InboxWriter.store` settles them one by one.
 _PG_BATCH_INSERT = """
 INSERT INTO webhook_inbox (shop_id, topic, webhook_id, event_id, api_version, triggered_at,
                            received_at, payload, status, attempts)
@@ -240,32 +266,6 @@ _PG_BATCH_SIZE = 128
 _PG_BATCH_BYTES = 8 * 1024 * 1024
 
 _PgItem = tuple[int, Delivery]  # (cached shop id, delivery)
-_pg_batchers: weakref.WeakKeyDictionary[Engine, Coalescer[_PgItem, int | None]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _pg_batcher(engine: AsyncEngine) -> Coalescer[_PgItem, int | None]:
-    batcher = _pg_batchers.get(engine.sync_engine)
-    if batcher is None:
-        # A weak reference: the batcher is stored per engine and must not keep it alive.
-        engine_ref = weakref.ref(engine)
-
-        def connect() -> AsyncConnection:
-            live = engine_ref()
-            if live is None:
-                raise RuntimeError("the engine was disposed")
-            return live.connect()
-
-        batcher = _pg_batchers[engine.sync_engine] = Coalescer(
-            _pg_insert_batch,
-            max_batch=_PG_BATCH_SIZE,
-            max_in_flight=_PG_BATCHES_IN_FLIGHT,
-            # One pooled connection for a run of back-to-back batches: under load the pool's
-            # checkout and liveness ping are paid once per run rather than once per batch.
-            open_session=connect,
-        )
-    return batcher
 
 
 async def _pg_insert_batch(conn: AsyncConnection, items: list[_PgItem]) -> list[int | None]:
@@ -309,8 +309,11 @@ async def _pg_execute_batch(
         [payload for _, _, payload in rows],
     )
     raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    if driver is None:
+        raise RuntimeError("the pooled connection has no driver connection")
     try:
-        returned = await raw.driver_connection.fetch(_PG_BATCH_INSERT, *arguments)
+        returned = await driver.fetch(_PG_BATCH_INSERT, *arguments)
     except Exception as exc:
         sqlstate = str(getattr(exc, "sqlstate", None) or "")
         if not sqlstate.startswith(("22", "23")):
@@ -336,31 +339,3 @@ def _dialect(session: AsyncSession) -> str:
 
 def _dialect_insert(session: AsyncSession) -> Callable[..., Any]:
     return _INSERTS[_dialect(session)]
-
-
-# Shop ids per database: the cache must never outlive the engine it describes (tests and the
-# demo build several engines in one process).
-_shop_caches: weakref.WeakKeyDictionary[Engine, dict[str, int]] = weakref.WeakKeyDictionary()
-
-
-_slots: weakref.WeakKeyDictionary[Engine, asyncio.Semaphore] = weakref.WeakKeyDictionary()
-
-
-def _session_slots(engine: AsyncEngine) -> asyncio.Semaphore:
-    """At most the pool's steady size of session-path deliveries at once per engine. Beyond it
-    the pool opens overflow connections and closes them again on return: in a burst (the first
-    deliveries of a new shop, a retry storm) that churn (connect, TLS probe, codec set-up)
-    costs more than everything else together."""
-    slots = _slots.get(engine.sync_engine)
-    if slots is None:
-        size = engine.pool.size() if isinstance(engine.pool, QueuePool) else 1
-        slots = _slots[engine.sync_engine] = asyncio.Semaphore(max(size, 1))
-    return slots
-
-
-def _shop_cache(bind: Engine | Connection) -> dict[str, int]:
-    engine = bind.engine if isinstance(bind, Connection) else bind
-    cache = _shop_caches.get(engine)
-    if cache is None:
-        cache = _shop_caches[engine] = {}
-    return cache

@@ -1,0 +1,291 @@
+"""Inbox batches: claim pending rows, apply each under a savepoint, mark them, in one transaction.
+
+Exactly once in effect: a row is claimed with `FOR UPDATE SKIP LOCKED` (a concurrent batch of
+the same shop takes other rows), skipped unless still pending, and marked in the transaction
+that holds its effect. Each row runs under a savepoint, so a row that fails is rolled back
+alone and its failure recorded on it, in the same transaction, while the batch goes on:
+- a malformed payload is set aside as failed at once (no retry can fix it);
+- a transient failure (database blip, lock conflict, Shopify throttled, an event whose
+  contract has not arrived yet) stays pending with a retry time (backoff);
+- any other error stays pending the same way up to `MAX_ATTEMPTS` tries, then is set aside.
+Failed rows wait for a human; the error is on the row (`last_error`).
+
+SQLite (the demo, tests) has no row locks: `FOR UPDATE SKIP LOCKED` is left out and its single
+writer serialises batches instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Select, Table, bindparam, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from plugin.db.locks import advisory_lock
+from plugin.db.transaction import Tx, transaction
+from plugin.domain.context import SHOP_ERASED, event_time
+from plugin.domain.errors import MalformedPayload
+from plugin.domain.processing import apply_event, changes_metrics
+from plugin.failures import describe, is_transient
+from plugin.inbox.wakeups import wake
+from plugin.models import InboxStatus, Shop, WebhookInbox
+from plugin.models.base import utcnow
+from plugin.queue import RetryPolicy, TransientError
+from plugin.runtime import Runtime
+from plugin.scoring.requests import request_recompute
+
+log = logging.getLogger(__name__)
+
+# Rows per transaction: large enough that the transaction's own cost (claim, commit, WAL
+# flush) is spread thin, small enough that locks are held briefly and a batch's memory is small.
+BATCH_SIZE = 200
+# How long one job drains a shop before it queues itself again behind other shops' jobs.
+SLICE_S = 1.0
+# When a job that found its shop being drained elsewhere looks again.
+BUSY_RETRY_S = 0.5
+_DRAIN_LOCK_NAMESPACE = 0x5649  # advisory locks of inbox drains, (namespace, shop id)
+# Non-transient failures of one row before it is set aside as failed.
+MAX_ATTEMPTS = 10
+# When a failed row is tried again: 2 s, 4 s, … up to 2 minutes (the sweeper's pace after).
+RETRY = RetryPolicy(max_tries=MAX_ATTEMPTS, base_delay=2.0, max_delay=120.0)
+
+_INBOX = cast(Table, WebhookInbox.__table__)
+
+
+@dataclass
+class BatchResult:
+    """What one batch did: rows claimed, outcomes by status, and when to look again."""
+
+    claimed: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    retry_in: float | None = None  # seconds until the earliest deferred row is due
+    erased: bool = False  # the shop was erased by one of the rows
+
+
+async def drain_shop(
+    runtime: Runtime, shop_id: int, *, batch_size: int = BATCH_SIZE, slice_s: float = SLICE_S
+) -> int:
+    """Process the shop's pending rows batch after batch for about `slice_s`; then, if rows
+    remain, queue the shop's job again so that other shops' jobs run first. Returns the rows
+    claimed.
+
+    One drain per shop at a time, across processes (an advisory lock): two batches of one shop
+    would touch the same customers' rows and wait on each other's locks until they commit.
+    A job that finds the shop busy comes back shortly instead of waiting; the holder may be
+    past its last claim already, so the rows that woke this job are never left behind.
+    """
+    async with advisory_lock(runtime.engine, _DRAIN_LOCK_NAMESPACE, shop_id, wait=False) as held:
+        if not held:
+            await wake(runtime.queue, shop_id, delay_s=BUSY_RETRY_S)
+            return 0
+        deadline = time.monotonic() + slice_s
+        claimed = 0
+        while True:
+            result = await process_batch(runtime, shop_id, limit=batch_size)
+            claimed += result.claimed
+            if result.erased:
+                return claimed
+            if result.claimed < batch_size:
+                # Rows left waiting for their retry time (this batch's failures or earlier
+                # ones) get a wake-up at the earliest of them.
+                retry_in = await _next_retry_in(runtime, shop_id)
+                if retry_in is not None:
+                    await wake(runtime.queue, shop_id, delay_s=retry_in)
+                return claimed
+            if time.monotonic() >= deadline:
+                await wake(runtime.queue, shop_id)
+                return claimed
+
+
+async def process_batch(
+    runtime: Runtime, shop_id: int, *, limit: int = BATCH_SIZE, ids: Sequence[int] | None = None
+) -> BatchResult:
+    """One transaction: claim up to `limit` of the shop's due pending rows (or the rows `ids`,
+    due or not), apply them in event order, mark each."""
+    result = BatchResult()
+    async with transaction(runtime.sessionmaker, runtime.queue) as tx:
+        session = tx.session
+        rows = list((await session.execute(_claim(shop_id, limit, ids))).scalars())
+        result.claimed = len(rows)
+        if not rows:
+            return result
+        shop = await session.get(Shop, shop_id)
+        if shop is None:
+            return result  # erased since the claim's snapshot; its rows went with it
+        attempts = {row.id: row.attempts for row in rows}
+        recompute = False
+        for row in sorted(rows, key=_event_order):
+            status = await _apply_one(tx, runtime, shop, row, attempts[row.id], result)
+            if status == SHOP_ERASED:
+                result.erased = True
+                return result
+            if status == InboxStatus.HANDLED and changes_metrics(row.topic):
+                recompute = True
+        if recompute:
+            request_recompute(tx, shop_id, debounce_s=runtime.settings.recompute_debounce_seconds)
+    return result
+
+
+async def process_rows(runtime: Runtime, ids: Sequence[int]) -> BatchResult:
+    """Process these rows now (each in its shop's batch), whatever their retry time: tests and
+    operators replaying a row. Rows already done or locked by a running batch are skipped."""
+    async with runtime.sessionmaker() as session:
+        found = (
+            await session.execute(select(_INBOX.c.id, _INBOX.c.shop_id).where(_INBOX.c.id.in_(ids)))
+        ).all()
+    by_shop: dict[int, list[int]] = {}
+    for inbox_id, shop_id in found:
+        by_shop.setdefault(int(shop_id), []).append(int(inbox_id))
+    total = BatchResult()
+    for shop_id, shop_ids in by_shop.items():
+        result = await process_batch(runtime, shop_id, limit=len(shop_ids), ids=shop_ids)
+        total.claimed += result.claimed
+        total.outcomes.update(result.outcomes)
+        total.erased = total.erased or result.erased
+        if result.retry_in is not None:
+            total.retry_in = min(total.retry_in or result.retry_in, result.retry_in)
+    return total
+
+
+async def _next_retry_in(runtime: Runtime, shop_id: int) -> float | None:
+    """Seconds until the shop's earliest pending row waiting for its retry time is due."""
+    async with runtime.sessionmaker() as session:
+        due = await session.scalar(
+            select(func.min(WebhookInbox.retry_at)).where(
+                WebhookInbox.shop_id == shop_id,
+                WebhookInbox.status == InboxStatus.PENDING,
+                WebhookInbox.retry_at.is_not(None),
+            )
+        )
+    if due is None:
+        return None
+    return max((due - utcnow()).total_seconds(), 0.0) + 0.05
+
+
+def _claim(shop_id: int, limit: int, ids: Sequence[int] | None) -> Select[WebhookInbox]:
+    """The shop's pending rows, oldest first, locked; rows another batch holds are skipped."""
+    query = select(WebhookInbox).where(
+        WebhookInbox.shop_id == shop_id, WebhookInbox.status == InboxStatus.PENDING
+    )
+    if ids is None:
+        due = or_(WebhookInbox.retry_at.is_(None), WebhookInbox.retry_at <= utcnow())
+        query = query.where(due)
+    else:
+        query = query.where(WebhookInbox.id.in_(ids))
+    # SQLite renders no FOR UPDATE (its one writer serialises transactions); populate_existing
+    # so a row the session somehow holds is read afresh under the lock.
+    return (
+        query.order_by(WebhookInbox.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=WebhookInbox)
+        .execution_options(populate_existing=True)
+    )
+
+
+def _event_order(row: WebhookInbox) -> tuple[datetime, int, int]:
+    """Apply order within a batch: by event time, then revision (so each contract's events go
+    in the order they happened), then arrival."""
+    payload: Any = row.payload
+    revision = payload.get("revision_id") if isinstance(payload, dict) else None
+    try:
+        rank = int(revision) if revision is not None else 0
+    except (TypeError, ValueError):
+        rank = 0
+    return (event_time(row), rank, row.id)
+
+
+async def _apply_one(
+    tx: Tx, runtime: Runtime, shop: Shop, row: WebhookInbox, attempts: int, result: BatchResult
+) -> str:
+    """Apply one row under a savepoint and mark it; on failure roll back its savepoint (and
+    the jobs it asked for) and record the failure instead. The status the row ends in."""
+    session = tx.session
+    jobs_before = len(tx.jobs)
+    inbox_id = row.id
+    try:
+        async with session.begin_nested():
+            status = await apply_event(tx, runtime, shop, row)
+            if status != SHOP_ERASED:
+                await _mark(session, row, status, attempts + 1)
+    except MalformedPayload as exc:
+        del tx.jobs[jobs_before:]
+        log.warning("inbox row %s has a malformed payload: %s", inbox_id, exc)
+        status = await _record_failure(session, inbox_id, exc, attempts + 1, None)
+    except Exception as exc:
+        del tx.jobs[jobs_before:]
+        transient = is_transient(exc)
+        if not transient:
+            log.exception("inbox row %s failed", inbox_id)
+        hint = exc.retry_after if isinstance(exc, TransientError) else None
+        delay: float | None = RETRY.delay(attempts + 1, hint)
+        if not transient and attempts + 1 >= MAX_ATTEMPTS:
+            delay = None  # set aside
+        status = await _record_failure(session, inbox_id, exc, attempts + 1, delay)
+        if delay is not None:
+            result.retry_in = delay if result.retry_in is None else min(result.retry_in, delay)
+    result.outcomes[status] += 1
+    return status
+
+
+async def _mark(session: AsyncSession, row: WebhookInbox, status: str, attempts: int) -> None:
+    """Record the outcome on the row: one prepared UPDATE, and the same values set on the
+    loaded row as if they had been read (the unit of work has nothing left to write)."""
+    values = {"status": status, "handled_at": utcnow(), "attempts": attempts}
+    await session.execute(
+        _MARK, {"inbox_id": row.id, **{f"new_{key}": value for key, value in values.items()}}
+    )
+    for key, value in (*values.items(), ("last_error", None), ("retry_at", None)):
+        set_committed_value(row, key, value)
+
+
+async def _record_failure(
+    session: AsyncSession, inbox_id: int, exc: BaseException, attempts: int, retry_in: float | None
+) -> str:
+    """Note the failed try on the row: pending again in `retry_in` seconds, or (None) set
+    aside as failed. The status it is left in."""
+    status = InboxStatus.FAILED if retry_in is None else InboxStatus.PENDING
+    error = describe(exc)
+    retry_at = None if retry_in is None else utcnow() + timedelta(seconds=retry_in)
+    await session.execute(
+        _FAIL,
+        {
+            "inbox_id": inbox_id,
+            "new_status": status,
+            "new_attempts": attempts,
+            "new_error": error,
+            "new_retry_at": retry_at,
+        },
+    )
+    if retry_in is None:
+        log.error("inbox row %s set aside as failed after %d tries: %s", inbox_id, attempts, error)
+    return status
+
+
+_MARK = (
+    update(_INBOX)
+    .where(_INBOX.c.id == bindparam("inbox_id"))
+    .values(
+        status=bindparam("new_status"),
+        handled_at=bindparam("new_handled_at", type_=_INBOX.c.handled_at.type),
+        attempts=bindparam("new_attempts"),
+        last_error=None,
+        retry_at=None,
+    )
+)
+_FAIL = (
+    update(_INBOX)
+    .where(_INBOX.c.id == bindparam("inbox_id"), _INBOX.c.status == InboxStatus.PENDING)
+    .values(
+        status=bindparam("new_status"),
+        attempts=bindparam("new_attempts"),
+        last_error=bindparam("new_error"),
+        retry_at=bindparam("new_retry_at", type_=_INBOX.c.retry_at.type),
+    )
+)
