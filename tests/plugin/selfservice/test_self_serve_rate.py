@@ -1,5 +1,5 @@
-"""A change made in the portal reaches the self-serve rate as the subscriber's (docs/metrics.md#self_serve:
-share of contract changes made by the subscriber rather than the merchant)."""
+"""A change made in the portal reaches the self-serve rate as the subscriber's
+(docs/metrics.md#self_serve: share of contract changes made by the subscriber, not the merchant)."""
 
 from __future__ import annotations
 
