@@ -100,7 +100,7 @@ class LoadedShop:
     read_at: datetime
 
 
-def _position(ids: npt.NDArray[np.int64], sorted_ids: npt.NDArray[np.int64]) -> npt.NDArray:
+def row_position(ids: npt.NDArray[np.int64], sorted_ids: npt.NDArray[np.int64]) -> npt.NDArray:
     """Row position of each id in `sorted_ids`, −1 where absent."""
     if sorted_ids.size == 0:
         return np.full(ids.size, -1, dtype=np.int64)
@@ -300,19 +300,19 @@ async def load_history(
     )
 
     # The subscriber query uses the contracts' own filter, so every contract finds its row.
-    con_sub = _position(con_sub_id, sub_id)
-    att_row = _position(att_con, con_id)
+    con_sub = row_position(con_sub_id, sub_id)
+    att_row = row_position(att_con, con_id)
     att_ok_rows = att_row >= 0
-    can_row = _position(can_con, con_id)
+    can_row = row_position(can_con, con_id)
     can_ok = can_row >= 0
-    ev_row = _position(ev_con, con_id)
+    ev_row = row_position(ev_con, con_id)
     ev_ok = (ev_row >= 0) & (ev_s < end)
-    st_row = _position(st_con, con_id)
+    st_row = row_position(st_con, con_id)
     st_ok = st_row >= 0
     # Answers and invitations of people with no contract before the cut-off are not scored.
-    ans_row = _position(ans_sub, sub_id)
+    ans_row = row_position(ans_sub, sub_id)
     ans_ok = ans_row >= 0
-    inv_row = _position(inv_sub, sub_id)
+    inv_row = row_position(inv_sub, sub_id)
     inv_ok = inv_row >= 0
     has_end = _valid(con_end_s)
     inv_answered = _valid(inv_answer_s)

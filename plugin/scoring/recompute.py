@@ -48,7 +48,7 @@ from plugin.scoring.store import (
     SnapshotRow,
     claim_store,
     record_run,
-    replace_scores,
+    store_scores,
     store_snapshots,
 )
 from plugin.surveys.i18n import reason_label
@@ -324,9 +324,7 @@ async def _recompute(
         stored = await claim_store(tx.session, shop.id, loaded.read_at)
         if stored:
             await store_snapshots(tx.session, shop.id, now, snapshots)
-            await replace_scores(
-                tx.session, shop.id, today.subscriber_ids, results.subscribers, now
-            )
+            await store_scores(tx.session, shop.id, today.subscriber_ids, results.subscribers, now)
             await record_run(
                 tx.session,
                 shop.id,
