@@ -16,13 +16,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 from threadpoolctl import threadpool_limits
 
 from plugin.db.locks import advisory_lock
@@ -67,6 +69,10 @@ MAX_CONCURRENT = 1
 # Clock difference tolerated between the process that asked and the one that recomputes.
 CLOCK_MARGIN = timedelta(seconds=2)
 _SLOTS_KEY = "recompute_slots"
+# Connections a PostgreSQL load reads on side by side (one snapshot): the server scans
+# the event tables on two cores while this process decodes what arrived.
+LOAD_CONNECTIONS = 2
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 _LOCK_NAMESPACE = 0x5648  # "VH": advisory locks of recomputes, (namespace, shop id)
 
 
@@ -210,21 +216,39 @@ async def _load(
 ) -> LoadedShop:
     # Deliveries feed a driver over the last `driver_window_days` of each as-of day only.
     since = earliest - timedelta(days=EngineSettings.driver_window_days + 1)
-    async with runtime.engine.connect() as conn:
-        if not runtime.settings.uses_sqlite:
-            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
-        async with conn.begin():
+    async with contextlib.AsyncExitStack() as stack:
+        conn = await stack.enter_async_context(runtime.engine.connect())
+        helpers: list[AsyncConnection] = []
+        if runtime.settings.uses_sqlite:
+            await stack.enter_async_context(conn.begin())
             read_at = utcnow()
-            return await load_history(
-                conn,
-                shop.id,
-                zone,
-                cutoff,
-                earliest,
-                shop.value,
-                read_at=read_at,
-                deliveries_since=since,
-            )
+        else:
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            await stack.enter_async_context(conn.begin())
+            read_at = utcnow()
+            # The helpers read the very snapshot `conn` reads: the tables still agree.
+            snapshot = str(await conn.scalar(text("SELECT pg_export_snapshot()")))
+            if not _SNAPSHOT_ID.fullmatch(snapshot):
+                raise ValueError(f"unexpected snapshot id {snapshot!r}")
+            for _ in range(LOAD_CONNECTIONS - 1):
+                helper = await stack.enter_async_context(runtime.engine.connect())
+                helper = await helper.execution_options(isolation_level="REPEATABLE READ")
+                await stack.enter_async_context(helper.begin())
+                # SET takes no bind parameters; the id was checked above.
+                await helper.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+                helpers.append(helper)
+        return await load_history(
+            conn,
+            shop.id,
+            zone,
+            cutoff,
+            earliest,
+            shop.value,
+            read_at=read_at,
+            deliveries_since=since,
+            helpers=helpers,
+        )
+    raise AssertionError("unreachable")  # mypy: the stack could swallow an exception
 
 
 @dataclass(frozen=True)

@@ -321,8 +321,11 @@ async def store_scores(
         conn,
         [ident(table.c.subscriber_id), maybe_int(table.c.fingerprint)],
         table.c.shop_id == shop_id,
-        order_by=table.c.subscriber_id,
     )
+    # Sorted here: an ORDER BY may make the server sort on disk (its estimate of a shop's
+    # rows is far off right after a first recompute wrote them all).
+    by_id = np.argsort(stored_ids, kind="stable")
+    stored_ids, stored_prints = stored_ids[by_id], stored_prints[by_id]
     at = row_position(subscriber_ids, stored_ids)
     kept = np.zeros(prints.size, dtype=bool)
     found = at >= 0
