@@ -48,6 +48,7 @@ from plugin.scoring.store import (
     DAY,
     LATEST,
     MONTH,
+    ScoresStored,
     SnapshotRow,
     claim_store,
     record_run,
@@ -105,6 +106,8 @@ class RecomputeOutcome:
     overview: OverviewDoc
     seconds: dict[str, float] = field(default_factory=dict)
     reaches_shopify: bool = False
+    # Score rows written (new or changed) and removed; None when nothing was stored.
+    scores: ScoresStored | None = None
 
 
 def engine_settings(value: ValueSettings, reasons: Any) -> EngineSettings:
@@ -359,9 +362,12 @@ async def _recompute(
     ]
     async with transaction(runtime.sessionmaker, None) as tx:
         stored = await claim_store(tx.session, shop.id, loaded.read_at)
+        written = None
         if stored:
             await store_snapshots(tx.session, shop.id, now, snapshots)
-            await store_scores(tx.session, shop.id, today.subscriber_ids, results.subscribers, now)
+            written = await store_scores(
+                tx.session, shop.id, today.subscriber_ids, results.subscribers, now
+            )
             await record_run(
                 tx.session,
                 shop.id,
@@ -400,6 +406,7 @@ async def _recompute(
         overview=overview,
         seconds=seconds,
         reaches_shopify=shop.reaches_shopify,
+        scores=written,
     )
 
 
