@@ -332,22 +332,32 @@ async def store_scores(
     kept[found] = stored_prints[at[found]] == prints[found]
     rows = np.flatnonzero(~kept)
     gone = stored_ids[~np.isin(stored_ids, subscriber_ids)]
-    stale = np.concatenate([subscriber_ids[rows[at[rows] >= 0]], gone])
+    replaced = subscriber_ids[rows[at[rows] >= 0]]
     cols = score_columns(shop_id, subscriber_ids[rows], values.take(rows), computed_at)
     if session.get_bind().dialect.name == "postgresql":
-        await _rewrite_postgresql(session, shop_id, stale, cols)
+        await _rewrite_postgresql(session, shop_id, gone, replaced, cols)
     else:
-        await _rewrite_sqlite(session, shop_id, stale, cols)
+        await _rewrite_sqlite(session, shop_id, gone, replaced, cols)
     return ScoresStored(written=int(rows.size), removed=int(gone.size))
 
 
 async def _rewrite_postgresql(
-    session: AsyncSession, shop_id: int, stale: npt.NDArray[np.int64], cols: list[list[Any]]
+    session: AsyncSession,
+    shop_id: int,
+    gone: npt.NDArray[np.int64],
+    replaced: npt.NDArray[np.int64],
+    cols: list[list[Any]],
 ) -> None:
-    """Remove the `stale` rows, then COPY the rows of `cols` in."""
+    """Delete the `gone` rows; write the rows of `cols`, of which `replaced` exist already.
+
+    Rows arrive by COPY (text built here: a tab-joined line per row costs a fraction of
+    having the driver encode every value of every tuple), in the session's own transaction.
+    When some exist, they go to a temporary table first and then in with one upsert: an
+    update that keeps a row's keys skips its foreign-key checks, which were half the cost of
+    writing it again (docs/benchmarks.md)."""
     table = SCORES
-    if stale.size:
-        ids = bindparam("ids", stale.tolist(), type_=postgresql.ARRAY(BigInteger))
+    if gone.size:
+        ids = bindparam("ids", gone.tolist(), type_=postgresql.ARRAY(BigInteger))
         await session.execute(
             delete(table).where(table.c.shop_id == shop_id, table.c.subscriber_id == any_(ids))
         )
@@ -356,23 +366,33 @@ async def _rewrite_postgresql(
     conn = await session.connection()
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
-    # COPY in the session's own transaction: the DELETE above and this commit together.
-    # Sent as text built here: a tab-joined line per row costs a fraction of having the
-    # driver encode every value of every tuple.
+    target = table.name
+    if replaced.size:
+        target = "score_changes"
+        await driver.execute(f"CREATE TEMPORARY TABLE {target} (LIKE {table.name}) ON COMMIT DROP")
     await driver.copy_to_table(
-        table.name,
-        source=io.BytesIO(_copy_text(cols)),
-        columns=list(_SCORE_COLUMNS),
-        format="text",
+        target, source=io.BytesIO(_copy_text(cols)), columns=list(_SCORE_COLUMNS), format="text"
     )
+    if replaced.size:
+        names = ", ".join(_SCORE_COLUMNS)
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in _SCORE_COLUMNS[2:])
+        await driver.execute(
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {target} "  # noqa: S608
+            f"ON CONFLICT (shop_id, subscriber_id) DO UPDATE SET {updates}"
+        )
 
 
 async def _rewrite_sqlite(
-    session: AsyncSession, shop_id: int, stale: npt.NDArray[np.int64], cols: list[list[Any]]
+    session: AsyncSession,
+    shop_id: int,
+    gone: npt.NDArray[np.int64],
+    replaced: npt.NDArray[np.int64],
+    cols: list[list[Any]],
 ) -> None:
-    """Remove the `stale` rows, then insert the rows of `cols` (the demo's shops are small)."""
+    """Delete the `gone` and `replaced` rows, then insert the rows of `cols` (the demo's
+    shops are small)."""
     table = SCORES
-    ids = stale.tolist()
+    ids = [*gone.tolist(), *replaced.tolist()]
     for i in range(0, len(ids), _SQLITE_IDS_PER_STATEMENT):
         chunk = ids[i : i + _SQLITE_IDS_PER_STATEMENT]
         await session.execute(
