@@ -9,8 +9,9 @@ intervals, kinds; currencies and reason codes through their few distinct values)
 arrive as epoch seconds (`fetch.instant`) and are mapped to the shop's local days in one
 vectorised step (`localtime.LocalCalendar`).
 
-All reads run in one read-only transaction (REPEATABLE READ on PostgreSQL), so the tables
-agree with each other even while events keep arriving.
+All reads see one snapshot (REPEATABLE READ on PostgreSQL), so the tables agree with each
+other even while events keep arriving; on PostgreSQL they run side by side on connections
+that import that snapshot (`recompute.LOAD_CONNECTIONS`).
 
 Rows are dated by when they became known, so that an as-of day in the past (risk features of
 a training window, a month-end snapshot) sees only what was known then. Cancel attempts and
