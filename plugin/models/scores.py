@@ -6,7 +6,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, Float, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plugin.models.base import Base, BigId, IdMixin, JsonDoc, UtcDateTime, shop_fk, utcnow
@@ -47,7 +57,12 @@ class SubscriberScore(Base):
     segment: Mapped[str | None] = mapped_column(String(32))
     nps_last: Mapped[int | None] = mapped_column(Integer)
     components: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
+    # When the row's figures were last written: a recompute rewrites only rows whose values
+    # moved (`plugin.scoring.store`), so this is when they last changed.
     computed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # 64-bit hash of the stored values (`ScoreValues.fingerprints`): how a recompute finds
+    # the rows that changed without reading them back. NULL: not known, rewritten next time.
+    fingerprint: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ShopRecomputeState(Base):

@@ -180,7 +180,10 @@ def inputs_as_of(h: ShopHistory, day: int) -> InputsAsOf:
 
     con_pos = np.full(h.con_id.size, -1, dtype=np.int64)
     con_pos[c_in] = np.arange(c_in.size)
-    subs_used = np.unique(h.con_sub[c_in])
+    # Sorted distinct positions without a sort: the subscribers holding a known contract.
+    used = np.zeros(h.sub_id.size, dtype=bool)
+    used[h.con_sub[c_in]] = True
+    subs_used = np.flatnonzero(used)
     sub_pos = np.full(h.sub_id.size, -1, dtype=np.int64)
     sub_pos[subs_used] = np.arange(subs_used.size)
 

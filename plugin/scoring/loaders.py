@@ -9,8 +9,9 @@ intervals, kinds; currencies and reason codes through their few distinct values)
 arrive as epoch seconds (`fetch.instant`) and are mapped to the shop's local days in one
 vectorised step (`localtime.LocalCalendar`).
 
-All reads run in one read-only transaction (REPEATABLE READ on PostgreSQL), so the tables
-agree with each other even while events keep arriving.
+All reads see one snapshot (REPEATABLE READ on PostgreSQL), so the tables agree with each
+other even while events keep arriving; on PostgreSQL they run side by side on connections
+that import that snapshot (`recompute.LOAD_CONNECTIONS`).
 
 Rows are dated by when they became known, so that an as-of day in the past (risk features of
 a training window, a month-end snapshot) sees only what was known then. Cancel attempts and
@@ -26,6 +27,8 @@ delays them further.)
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -49,7 +52,16 @@ from plugin.models import (
     Shop,
     Subscriber,
 )
-from plugin.scoring.fetch import INT_NULL, coded, columns, ident, instant, maybe_int, real
+from plugin.scoring.fetch import (
+    INT_NULL,
+    Col,
+    coded,
+    columns,
+    ident,
+    instant,
+    maybe_int,
+    real,
+)
 from plugin.scoring.history import NO_DAY, ShopHistory
 from plugin.scoring.localtime import LocalCalendar
 from plugin.scoring.shop_settings import ValueSettings
@@ -100,7 +112,7 @@ class LoadedShop:
     read_at: datetime
 
 
-def _position(ids: npt.NDArray[np.int64], sorted_ids: npt.NDArray[np.int64]) -> npt.NDArray:
+def row_position(ids: npt.NDArray[np.int64], sorted_ids: npt.NDArray[np.int64]) -> npt.NDArray:
     """Row position of each id in `sorted_ids`, −1 where absent."""
     if sorted_ids.size == 0:
         return np.full(ids.size, -1, dtype=np.int64)
@@ -141,6 +153,23 @@ async def answer_window_s(conn: AsyncConnection, shop_id: int) -> int:
     return int(window.total_seconds())
 
 
+class _Readers:
+    """Connections on one snapshot, each lent to one read at a time: the reads of a load run
+    side by side on as many connections as the caller opened (with one, one after another)."""
+
+    def __init__(self, conns: Sequence[AsyncConnection]) -> None:
+        self._free: asyncio.Queue[AsyncConnection] = asyncio.Queue()
+        for conn in conns:
+            self._free.put_nowait(conn)
+
+    async def columns(self, cols: Sequence[Col], *where: Any, **kw: Any) -> list[npt.NDArray[Any]]:
+        conn = await self._free.get()
+        try:
+            return await columns(conn, cols, *where, **kw)
+        finally:
+            self._free.put_nowait(conn)
+
+
 async def load_history(
     conn: AsyncConnection,
     shop_id: int,
@@ -150,71 +179,144 @@ async def load_history(
     settings: ValueSettings,
     read_at: datetime,
     deliveries_since: datetime | None = None,
+    helpers: Sequence[AsyncConnection] = (),
 ) -> LoadedShop:
     """The shop's rows known before `cutoff`, with status history for every contract whose
     current state was reached at or after `earliest_cutoff` (the earliest as-of asked for).
     Deliveries only feed the delivery-time driver over a recent window: those fulfilled
-    before `deliveries_since` are not read."""
+    before `deliveries_since` are not read. `helpers`: more connections reading the very
+    snapshot `conn` reads (PostgreSQL: imported from it), for the large reads to share."""
     c = Contract.__table__
+    k = Cancellation.__table__
     known = (c.c.shop_id == shop_id, c.c.started_at < cutoff)
+    ended = (k.c.shop_id == shop_id, k.c.cancelled_at.is_not(None), k.c.cancelled_at < cutoff)
     currencies = await _distinct(conn, c.c.currency, *known)
+    reasons = await _distinct(conn, k.c.reason_code, *ended)
+    s = Subscriber.__table__
+    e = ContractStatusEvent.__table__
+    a = BillingAttempt.__table__
+    r = NpsResponse.__table__
+    i = NpsInvitation.__table__
+    ch = ContractChange.__table__
+    o = Order.__table__
+    needs_history = select(c.c.id).where(*known, c.c.status_at >= earliest_cutoff)
+    recent = [o.c.fulfilled_at >= deliveries_since] if deliveries_since is not None else []
+    readers = _Readers([conn, *helpers])
+    # The largest reads first, so that the connections finish about together.
     (
-        con_id,
-        con_sub_id,
-        con_status,
-        con_status_s,
-        con_start_s,
-        con_end_s,
-        con_currency,
-        con_amount,
-        con_interval,
-        con_interval_count,
-        con_plan,
-    ) = await columns(
-        conn,
-        [
-            ident(c.c.id),
-            ident(c.c.subscriber_id),
-            coded(c.c.status, STATUS_CODES, ContractStatus.STALE),
-            instant(c.c.status_at),
-            instant(c.c.started_at),
-            instant(c.c.ended_at),
-            coded(c.c.currency, {code: i for i, code in enumerate(currencies)}, 0),
-            real(c.c.recurring_amount),
-            coded(c.c.billing_interval, INTERVAL_CODES, BillingInterval.MONTH),
-            ident(c.c.billing_interval_count),
-            coded(c.c.plan_name, settings.plan_index(), -1),
-        ],
-        *known,
-        order_by=c.c.id,
+        (att_con, att_s, att_ok),
+        (inv_sub, inv_s, inv_answer_s),
+        (ful_s, dlv_s),
+        (
+            con_id,
+            con_sub_id,
+            con_status,
+            con_status_s,
+            con_start_s,
+            con_end_s,
+            con_currency,
+            con_amount,
+            con_interval,
+            con_interval_count,
+            con_plan,
+        ),
+        (sub_id, customer_id),
+        (ev_con, ev_kind, ev_source, ev_s),
+        (ans_sub, ans_s, ans_score, ans_vfm),
+        (can_con, can_s, can_reason),
+        (st_con, st_status, st_s, st_rev),
+    ) = await asyncio.gather(
+        readers.columns(
+            [
+                ident(a.c.contract_pk),
+                instant(a.c.occurred_at),
+                coded(a.c.status, {BillingAttemptStatus.SUCCESS: 1}, 0),
+            ],
+            a.c.shop_id == shop_id,
+            a.c.occurred_at < cutoff,
+        ),
+        readers.columns(
+            [ident(i.c.subscriber_id), instant(i.c.sent_at), instant(r.c.answered_at)],
+            i.c.shop_id == shop_id,
+            i.c.sent_at.is_not(None),
+            i.c.sent_at < cutoff,
+            select_from=i.outerjoin(r, (r.c.invitation_id == i.c.id) & (r.c.shop_id == shop_id)),
+        ),
+        readers.columns(
+            [instant(o.c.fulfilled_at), instant(o.c.delivered_at)],
+            o.c.shop_id == shop_id,
+            o.c.contract_pk.is_not(None),
+            o.c.fulfilled_at.is_not(None),
+            o.c.fulfilled_at < cutoff,
+            *recent,
+        ),
+        readers.columns(
+            [
+                ident(c.c.id),
+                ident(c.c.subscriber_id),
+                coded(c.c.status, STATUS_CODES, ContractStatus.STALE),
+                instant(c.c.status_at),
+                instant(c.c.started_at),
+                instant(c.c.ended_at),
+                coded(c.c.currency, {code: n for n, code in enumerate(currencies)}, 0),
+                real(c.c.recurring_amount),
+                coded(c.c.billing_interval, INTERVAL_CODES, BillingInterval.MONTH),
+                ident(c.c.billing_interval_count),
+                coded(c.c.plan_name, settings.plan_index(), -1),
+            ],
+            *known,
+            order_by=c.c.id,
+        ),
+        readers.columns(
+            [ident(s.c.id), ident(s.c.customer_id)],
+            s.c.shop_id == shop_id,
+            s.c.id.in_(select(c.c.subscriber_id).where(*known)),
+            order_by=s.c.id,
+        ),
+        readers.columns(
+            [
+                ident(ch.c.contract_pk),
+                coded(ch.c.kind, EVENT_KINDS, EventKind.OTHER_CHANGE),
+                coded(ch.c.source, CHANGE_SOURCES, ChangeSource.UNKNOWN),
+                instant(ch.c.occurred_at),
+            ],
+            ch.c.shop_id == shop_id,
+            ch.c.occurred_at < cutoff,
+        ),
+        readers.columns(
+            [
+                ident(r.c.subscriber_id),
+                instant(r.c.answered_at),
+                real(r.c.score),
+                real(r.c.value_for_money),
+            ],
+            r.c.shop_id == shop_id,
+            r.c.answered_at < cutoff,
+        ),
+        readers.columns(
+            [
+                ident(k.c.contract_pk),
+                instant(k.c.cancelled_at),
+                coded(k.c.reason_code, {code: n + 1 for n, code in enumerate(reasons)}, 0),
+            ],
+            *ended,
+        ),
+        readers.columns(
+            [
+                ident(e.c.contract_pk),
+                coded(e.c.status, STATUS_CODES, ContractStatus.STALE),
+                instant(e.c.occurred_at),
+                maybe_int(e.c.revision_id),
+            ],
+            e.c.shop_id == shop_id,
+            e.c.occurred_at < cutoff,
+            e.c.contract_pk.in_(needs_history),
+        ),
     )
     end = int(cutoff.timestamp())
     first = int(con_start_s.min()) if con_start_s.size else end
     cal = LocalCalendar(calendar_zone, min(first, end), end)
 
-    s = Subscriber.__table__
-    sub_id, customer_id = await columns(
-        conn,
-        [ident(s.c.id), ident(s.c.customer_id)],
-        s.c.shop_id == shop_id,
-        s.c.id.in_(select(c.c.subscriber_id).where(*known)),
-        order_by=s.c.id,
-    )
-
-    e = ContractStatusEvent.__table__
-    needs_history = select(c.c.id).where(*known, c.c.status_at >= earliest_cutoff)
-    st_con, st_status, st_s, st_rev = await columns(
-        conn,
-        [
-            ident(e.c.contract_pk),
-            coded(e.c.status, STATUS_CODES, ContractStatus.STALE),
-            instant(e.c.occurred_at),
-            maybe_int(e.c.revision_id),
-        ],
-        e.c.shop_id == shop_id,
-        e.c.occurred_at < cutoff,
-        e.c.contract_pk.in_(needs_history),
-    )
     st_rev = np.where(_valid(st_rev), st_rev, 0)
     # Dense rank of (event time, revision): equal keys share a rank, so the status tie-break
     # decides between them, as in the domain.
@@ -223,96 +325,24 @@ async def load_history(
     st_order = np.empty(st_s.size, dtype=np.int64)
     st_order[by_time] = np.cumsum(new_key) - 1
 
-    a = BillingAttempt.__table__
-    att_con, att_s, att_ok = await columns(
-        conn,
-        [
-            ident(a.c.contract_pk),
-            instant(a.c.occurred_at),
-            coded(a.c.status, {BillingAttemptStatus.SUCCESS: 1}, 0),
-        ],
-        a.c.shop_id == shop_id,
-        a.c.occurred_at < cutoff,
-    )
-
-    r = NpsResponse.__table__
-    ans_sub, ans_s, ans_score, ans_vfm = await columns(
-        conn,
-        [
-            ident(r.c.subscriber_id),
-            instant(r.c.answered_at),
-            real(r.c.score),
-            real(r.c.value_for_money),
-        ],
-        r.c.shop_id == shop_id,
-        r.c.answered_at < cutoff,
-    )
-
-    i = NpsInvitation.__table__
-    inv_sub, inv_s, inv_answer_s = await columns(
-        conn,
-        [ident(i.c.subscriber_id), instant(i.c.sent_at), instant(r.c.answered_at)],
-        i.c.shop_id == shop_id,
-        i.c.sent_at.is_not(None),
-        i.c.sent_at < cutoff,
-        select_from=i.outerjoin(r, (r.c.invitation_id == i.c.id) & (r.c.shop_id == shop_id)),
-    )
-
-    k = Cancellation.__table__
-    ended = (k.c.shop_id == shop_id, k.c.cancelled_at.is_not(None), k.c.cancelled_at < cutoff)
-    reasons = await _distinct(conn, k.c.reason_code, *ended)
-    can_con, can_s, can_reason = await columns(
-        conn,
-        [
-            ident(k.c.contract_pk),
-            instant(k.c.cancelled_at),
-            coded(k.c.reason_code, {code: i + 1 for i, code in enumerate(reasons)}, 0),
-        ],
-        *ended,
-    )
-
-    ch = ContractChange.__table__
-    ev_con, ev_kind, ev_source, ev_s = await columns(
-        conn,
-        [
-            ident(ch.c.contract_pk),
-            coded(ch.c.kind, EVENT_KINDS, EventKind.OTHER_CHANGE),
-            coded(ch.c.source, CHANGE_SOURCES, ChangeSource.UNKNOWN),
-            instant(ch.c.occurred_at),
-        ],
-        ch.c.shop_id == shop_id,
-        ch.c.occurred_at < cutoff,
-    )
     settled_late = np.isin(ev_kind, SETTLED_AFTER_ANSWER_WINDOW)
     if settled_late.any():
         ev_s = np.where(settled_late, ev_s + await answer_window_s(conn, shop_id), ev_s)
 
-    o = Order.__table__
-    recent = [o.c.fulfilled_at >= deliveries_since] if deliveries_since is not None else []
-    ful_s, dlv_s = await columns(
-        conn,
-        [instant(o.c.fulfilled_at), instant(o.c.delivered_at)],
-        o.c.shop_id == shop_id,
-        o.c.contract_pk.is_not(None),
-        o.c.fulfilled_at.is_not(None),
-        o.c.fulfilled_at < cutoff,
-        *recent,
-    )
-
     # The subscriber query uses the contracts' own filter, so every contract finds its row.
-    con_sub = _position(con_sub_id, sub_id)
-    att_row = _position(att_con, con_id)
+    con_sub = row_position(con_sub_id, sub_id)
+    att_row = row_position(att_con, con_id)
     att_ok_rows = att_row >= 0
-    can_row = _position(can_con, con_id)
+    can_row = row_position(can_con, con_id)
     can_ok = can_row >= 0
-    ev_row = _position(ev_con, con_id)
+    ev_row = row_position(ev_con, con_id)
     ev_ok = (ev_row >= 0) & (ev_s < end)
-    st_row = _position(st_con, con_id)
+    st_row = row_position(st_con, con_id)
     st_ok = st_row >= 0
     # Answers and invitations of people with no contract before the cut-off are not scored.
-    ans_row = _position(ans_sub, sub_id)
+    ans_row = row_position(ans_sub, sub_id)
     ans_ok = ans_row >= 0
-    inv_row = _position(inv_sub, sub_id)
+    inv_row = row_position(inv_sub, sub_id)
     inv_ok = inv_row >= 0
     has_end = _valid(con_end_s)
     inv_answered = _valid(inv_answer_s)

@@ -16,13 +16,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from threadpoolctl import threadpool_limits
 
 from plugin.db.locks import advisory_lock
 from plugin.db.transaction import transaction
@@ -45,10 +48,11 @@ from plugin.scoring.store import (
     DAY,
     LATEST,
     MONTH,
+    ScoresStored,
     SnapshotRow,
     claim_store,
     record_run,
-    replace_scores,
+    store_scores,
     store_snapshots,
 )
 from plugin.surveys.i18n import reason_label
@@ -56,6 +60,7 @@ from plugin.value import DEFAULT_REASONS, EngineSettings, ShopResults, score_sho
 from plugin.value.reasons import SYSTEM_REASONS
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BACKFILL_MONTHS = 12
 # Month-ends filled in per recompute: each is one more engine run, so a new shop's history
@@ -65,6 +70,10 @@ MAX_CONCURRENT = 1
 # Clock difference tolerated between the process that asked and the one that recomputes.
 CLOCK_MARGIN = timedelta(seconds=2)
 _SLOTS_KEY = "recompute_slots"
+# Connections a PostgreSQL load reads on side by side (one snapshot): the server scans
+# the event tables on two cores while this process decodes what arrived.
+LOAD_CONNECTIONS = 2
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+-[0-9A-F]+(-[0-9]+)?")
 _LOCK_NAMESPACE = 0x5648  # "VH": advisory locks of recomputes, (namespace, shop id)
 
 
@@ -97,6 +106,8 @@ class RecomputeOutcome:
     overview: OverviewDoc
     seconds: dict[str, float] = field(default_factory=dict)
     reaches_shopify: bool = False
+    # Score rows written (new or changed) and removed; None when nothing was stored.
+    scores: ScoresStored | None = None
 
 
 def engine_settings(value: ValueSettings, reasons: Any) -> EngineSettings:
@@ -208,21 +219,39 @@ async def _load(
 ) -> LoadedShop:
     # Deliveries feed a driver over the last `driver_window_days` of each as-of day only.
     since = earliest - timedelta(days=EngineSettings.driver_window_days + 1)
-    async with runtime.engine.connect() as conn:
-        if not runtime.settings.uses_sqlite:
-            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
-        async with conn.begin():
+    async with contextlib.AsyncExitStack() as stack:
+        conn = await stack.enter_async_context(runtime.engine.connect())
+        helpers: list[AsyncConnection] = []
+        if runtime.settings.uses_sqlite:
+            await stack.enter_async_context(conn.begin())
             read_at = utcnow()
-            return await load_history(
-                conn,
-                shop.id,
-                zone,
-                cutoff,
-                earliest,
-                shop.value,
-                read_at=read_at,
-                deliveries_since=since,
-            )
+        else:
+            conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+            await stack.enter_async_context(conn.begin())
+            read_at = utcnow()
+            # The helpers read the very snapshot `conn` reads: the tables still agree.
+            snapshot = str(await conn.scalar(text("SELECT pg_export_snapshot()")))
+            if not _SNAPSHOT_ID.fullmatch(snapshot):
+                raise ValueError(f"unexpected snapshot id {snapshot!r}")
+            for _ in range(LOAD_CONNECTIONS - 1):
+                helper = await stack.enter_async_context(runtime.engine.connect())
+                helper = await helper.execution_options(isolation_level="REPEATABLE READ")
+                await stack.enter_async_context(helper.begin())
+                # SET takes no bind parameters; the id was checked above.
+                await helper.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+                helpers.append(helper)
+        return await load_history(
+            conn,
+            shop.id,
+            zone,
+            cutoff,
+            earliest,
+            shop.value,
+            read_at=read_at,
+            deliveries_since=since,
+            helpers=helpers,
+        )
+    raise AssertionError("unreachable")  # mypy: the stack could swallow an exception
 
 
 @dataclass(frozen=True)
@@ -274,6 +303,15 @@ def _score(
     return Scored(today, results, overview, docs)
 
 
+def _one_blas_thread(work: Callable[..., T], *args: Any) -> T:
+    """Run the engine with BLAS on one thread. Its BLAS calls are small (an sBG fit on two
+    parameters, a logistic regression on a few features) and OpenBLAS's threads wait on
+    each other: on a busy 2-core machine an sBG fit took 20× longer with its default
+    threads. Process-wide while it runs; `MAX_CONCURRENT` engine runs per process."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return work(*args)
+
+
 async def recompute_shop_now(
     runtime: Runtime,
     shop_id: int,
@@ -310,7 +348,9 @@ async def _recompute(
     loaded_s = time.perf_counter()
 
     month_ends = [_month_end(m) for m in months]
-    scored = await asyncio.to_thread(_score, loaded, shop, as_of, month_ends, labels, now)
+    scored = await asyncio.to_thread(
+        _one_blas_thread, _score, loaded, shop, as_of, month_ends, labels, now
+    )
     scored_s = time.perf_counter()
 
     today, results, overview = scored.today, scored.results, scored.overview
@@ -322,9 +362,10 @@ async def _recompute(
     ]
     async with transaction(runtime.sessionmaker, None) as tx:
         stored = await claim_store(tx.session, shop.id, loaded.read_at)
+        written = None
         if stored:
             await store_snapshots(tx.session, shop.id, now, snapshots)
-            await replace_scores(
+            written = await store_scores(
                 tx.session, shop.id, today.subscriber_ids, results.subscribers, now
             )
             await record_run(
@@ -365,6 +406,7 @@ async def _recompute(
         overview=overview,
         seconds=seconds,
         reaches_shopify=shop.reaches_shopify,
+        scores=written,
     )
 
 
@@ -456,7 +498,7 @@ async def snapshot_history(
                     progress(done, len(as_of_days))
             return docs
 
-        docs = await asyncio.to_thread(score_all)
+        docs = await asyncio.to_thread(_one_blas_thread, score_all)
         scored_s = time.perf_counter()
         snapshots = [
             *(SnapshotRow(MONTH, m, docs[_month_end(m)]) for m in months),

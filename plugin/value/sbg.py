@@ -185,10 +185,10 @@ def per_period_discount_rate(
 def _unique_pairs(
     r: npt.NDArray[np.float64], d: npt.NDArray[np.float64]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
-    pairs, inverse = np.unique(
-        np.stack([r.ravel(), d.ravel()], axis=1), axis=0, return_inverse=True
-    )
-    return pairs[:, 0], pairs[:, 1], inverse.ravel()
+    # As complex numbers: a 1-D unique (sorted by r, then d) is several times faster than
+    # np.unique(axis=0) over row pairs. A pair holding a NaN gives NaN either way.
+    pairs, inverse = np.unique(r.ravel() + 1j * d.ravel(), return_inverse=True)
+    return pairs.real.copy(), pairs.imag.copy(), inverse.ravel()
 
 
 def discounted_expected_residual_lifetime(

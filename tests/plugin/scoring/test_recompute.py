@@ -4,12 +4,19 @@ month-end snapshots filled in once, idempotence, and the guards against stale re
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from plugin.db.transaction import transaction
-from plugin.models import MetricSnapshot, ShopRecomputeState, SubscriberScore
+from plugin.models import (
+    Contract,
+    MetricSnapshot,
+    ShopRecomputeState,
+    Subscriber,
+    SubscriberScore,
+)
 from plugin.runtime import Runtime
 from plugin.scoring import reads
 from plugin.scoring.recompute import ShopNotFound, recompute_due, recompute_shop_now
@@ -244,3 +251,55 @@ async def test_debounced_request_is_skipped_once_a_later_read_is_stored(runtime:
     assert await recompute_due(runtime, shop.shop_id, read + 60)
     assert await recompute_due(runtime, shop.shop_id, None)
     assert datetime.fromtimestamp(read, UTC) <= outcome.read_at
+
+
+async def score_rows(runtime: Runtime, shop_id: int) -> dict[int, tuple[Any, ...]]:
+    """Each subscriber's stored score row: (its values, computed_at)."""
+    sc = SubscriberScore.__table__
+    values = [c for c in sc.c if c.name not in ("computed_at", "fingerprint")]
+    async with runtime.sessionmaker() as session:
+        rows = await session.execute(
+            select(*values, sc.c.computed_at).where(sc.c.shop_id == shop_id)
+        )
+        return {row.subscriber_id: (tuple(row)[:-1], row.computed_at) for row in rows}
+
+
+async def test_a_recompute_rewrites_only_the_score_rows_that_changed(runtime: Runtime) -> None:
+    shop = await hand_shop(runtime)
+    first = await recompute_shop_now(runtime, shop.shop_id, now=NOW)
+    assert first is not None and first.scores is not None
+    assert (first.scores.written, first.scores.removed) == (4, 0)
+    before = await score_rows(runtime, shop.shop_id)
+
+    # Nothing happened since: the same day's recompute writes no score row.
+    later = NOW + timedelta(minutes=5)
+    again = await recompute_shop_now(runtime, shop.shop_id, now=later)
+    assert again is not None and again.scores is not None
+    assert (again.scores.written, again.scores.removed) == (0, 0)
+    assert await score_rows(runtime, shop.shop_id) == before
+
+    # Ada renews, and Dan's only contract is gone (he is no longer scored).
+    async with transaction(runtime.sessionmaker, None) as tx:
+        ada, dan = [
+            await tx.session.scalar(
+                select(Subscriber.id).where(
+                    Subscriber.shop_id == shop.shop_id, Subscriber.customer_id == customer
+                )
+            )
+            for customer in (501, 505)
+        ]
+        c_ada = await tx.session.scalar(select(Contract.id).where(Contract.subscriber_id == ada))
+        await tx.session.execute(delete(Contract).where(Contract.subscriber_id == dan))
+    assert ada is not None and dan is not None and c_ada is not None
+    await shop.attempt(c_ada, at(2026, 3, 10, 1))
+    latest = NOW + timedelta(minutes=10)
+    third = await recompute_shop_now(runtime, shop.shop_id, now=latest)
+    assert third is not None and third.scores is not None
+    after = await score_rows(runtime, shop.shop_id)
+    assert dan not in after and third.scores.removed == 1
+    assert after[ada][0] != before[ada][0] and after[ada][1] == latest
+    # A row was written exactly when its values moved; the others kept their first write.
+    moved = {sid for sid in after if after[sid][0] != before[sid][0]}
+    assert {sid for sid in after if after[sid][1] == latest} == moved
+    assert {sid for sid in after if after[sid][1] == NOW} == set(after) - moved
+    assert third.scores.written == len(moved)
