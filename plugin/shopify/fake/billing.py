@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from plugin.demo import payloads as shapes
 
 if TYPE_CHECKING:
-    from tests.support.fake_shopify import FakeContract
+    from plugin.shopify.fake.admin_api import FakeContract
 
 MAX_PLANS = 31
 TERMINATED = {"CANCELLED", "EXPIRED", "FAILED"}
@@ -102,6 +102,7 @@ class FakeBillingMixin:
     """State and GraphQL handlers; `FakeShopify.__init__` calls `_init_billing()`."""
 
     contracts: dict[str, dict[str, FakeContract]]
+    _refusals: dict[str, deque[dict[str, Any]]]
 
     def _init_billing(self) -> None:
         self.groups: dict[str, dict[str, FakeGroup]] = {}  # shop -> gid -> group
