@@ -11,7 +11,12 @@ from plugin.shopify.fake.admin_api import (
     FakeShopify,
     line_total,
 )
-from plugin.shopify.fake.billing import FakeAttempt, local_noon
+from plugin.shopify.fake.billing import (
+    FakeAttempt,
+    ScriptedOutcome,
+    contract_webhook,
+    local_noon,
+)
 
 __all__ = [
     "API_KEY",
@@ -23,6 +28,8 @@ __all__ = [
     "FakeContract",
     "FakeLine",
     "FakeShopify",
+    "ScriptedOutcome",
+    "contract_webhook",
     "line_total",
     "local_noon",
 ]

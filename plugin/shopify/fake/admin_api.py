@@ -124,6 +124,9 @@ class FakeContract:
     skipped: set[int] = field(default_factory=set)
     revision: int = 1
     discounts: list[dict[str, Any]] = field(default_factory=list)
+    # Billing (plugin.shopify.fake.billing): cycle `anchor_index` falls on next_billing_date.
+    anchor_index: int = 1
+    max_cycles: int | None = None
 
     @property
     def gid(self) -> str:
