@@ -170,15 +170,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from plugin.app import build_app_runtime, create_app
+    from plugin.demo.admin_api import ADMIN_ORIGIN
     from plugin.demo.initiatives import seed_demo_initiatives
     from plugin.demo.replay import build_demo
     from plugin.demo.simulation import DemoConfig
     from plugin.scoring.summary import format_summary, score_shop_now
+    from plugin.shopify.fake import FakeShopify
 
     # The history ends at the start of today (UTC), so a rerun the same day is identical.
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     config = DemoConfig(subscribers=args.subscribers, months=args.months, seed=args.seed, end=end)
-    runtime = await build_app_runtime(settings)
+    # The demo shop's Shopify is the fake Admin API, in this process: the build bills through
+    # it and the served workspace (plans, billing, self-service) talks to it too.
+    shopify = FakeShopify()
+    settings = dataclasses.replace(settings, admin_origin=ADMIN_ORIGIN)
+    runtime = await build_app_runtime(settings, http=shopify.client())
     try:
         print(
             f"building the demo shop {config.shop_domain} in {_safe_url(settings.database_url)}:"
@@ -186,7 +192,9 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         bar = ProgressBar()
-        summary = await build_demo(runtime, config, progress=bar.update)
+        summary = await build_demo(
+            runtime, config, progress=bar.update, shopify=shopify, daily_snapshots=args.days
+        )
         bar.finish()
         for line in summary.lines():
             print(line)
