@@ -35,6 +35,9 @@ PROG = "valuehealth"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_PORT = 8000
 DEMO_HOST = "127.0.0.1"  # the demo serves this machine only
+# The default demo shop: big enough to look like a real one (a year of history, its cohorts
+# and a full trend window), small enough to be served within a minute of `make demo`.
+DEMO_SUBSCRIBERS, DEMO_MONTHS, DEMO_DAYS = 500, 12, 90
 
 # Used by `valuehealth demo` only, and only for variables that are unset: labelled so that
 # nobody mistakes them for real credentials.
@@ -60,8 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="build a demo shop with realistic history, score it and serve the admin page",
     )
-    demo.add_argument("--subscribers", type=_positive_int, default=3000, metavar="N")
-    demo.add_argument("--months", type=_positive_int, default=24, metavar="M")
+    demo.add_argument("--subscribers", type=_positive_int, default=DEMO_SUBSCRIBERS, metavar="N")
+    demo.add_argument("--months", type=_positive_int, default=DEMO_MONTHS, metavar="M")
+    demo.add_argument(
+        "--days",
+        type=_positive_int,
+        default=DEMO_DAYS,
+        metavar="D",
+        help=f"recent days scored day by day (default {DEMO_DAYS}: the trends' 90 days)",
+    )
     demo.add_argument("--seed", type=int, default=7, metavar="S")
     demo.add_argument("--port", type=_port, default=DEFAULT_PORT, metavar="P")
     demo.add_argument("--no-serve", action="store_true", help="build the demo shop and exit")
