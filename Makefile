@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # The demo needs the runtime dependencies only (no test, lint or browser tooling): its own stamp,
 # so that `make demo` from a fresh clone installs about half as much as `make install`.
 DEMO_STAMP := $(VENV)/.demo-stamp
+DEMO_ARGS ?=  # e.g. make demo DEMO_ARGS="--subscribers 3000 --months 24 --port 8001"
 
 .PHONY: install demo test lint bench clean
 
@@ -25,7 +26,7 @@ $(DEMO_STAMP): pyproject.toml
 	@touch $(DEMO_STAMP)
 
 demo: $(DEMO_STAMP)
-	$(VENV)/bin/valuehealth demo
+	$(VENV)/bin/valuehealth demo $(DEMO_ARGS)
 
 # Under CI the browser test must run: install Debian's Chromium when it is missing (needs root).
 # Elsewhere the browser test skips with the reason when Chromium is absent.
