@@ -343,7 +343,7 @@ class _Replay:
             day += timedelta(days=1)
         self._seq = len(self.heap)
         heapq.heapify(self.heap)
-        total = len(history.events)
+        total = history.deliveries()
         while self.heap:
             at, kind, _, item = heapq.heappop(self.heap)
             if kind == _EVENT:

@@ -186,6 +186,17 @@ class DemoHistory:
     def start(self) -> datetime:
         return add_months(self.config.end, -self.config.months)
 
+    def deliveries(self) -> int:
+        """Webhooks the shop receives: the simulated events and the Admin API's answers to the
+        billing job (each planned attempt's outcome, a challenge before its success, and the
+        cancellation of each contract lost to dunning)."""
+        return (
+            len(self.events)
+            + len(self.attempts)
+            + sum(1 for a in self.attempts if a.settled_at is not None)
+            + sum(1 for c in self.contracts if c.end_source == "payment")
+        )
+
     def topic_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for event in self.events:

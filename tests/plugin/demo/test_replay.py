@@ -48,9 +48,7 @@ async def test_the_pipeline_reproduces_the_simulated_shop(runtime: Runtime) -> N
     assert summary.failed_events == 0
     # The simulation's events and the Admin API's: each attempt's outcome (a challenged one
     # also sends its challenge first) and each contract the billing job cancelled.
-    assert summary.events == len(history.events) + len(history.attempts) + sum(
-        1 for a in history.attempts if a.settled_at
-    ) + sum(1 for c in history.contracts if c.end_source == "payment")
+    assert summary.events == history.deliveries()
     assert summary.unplanned_attempts == summary.planned_not_made == 0
     async with runtime.sessionmaker() as session:
         shop_id = summary.shop_id
