@@ -37,7 +37,7 @@ DEFAULT_PORT = 8000
 DEMO_HOST = "127.0.0.1"  # the demo serves this machine only
 # The default demo shop: big enough to look like a real one (a year of history, its cohorts
 # and a full trend window), small enough to be served within a minute of `make demo`.
-DEMO_SUBSCRIBERS, DEMO_MONTHS, DEMO_DAYS = 500, 12, 90
+DEMO_SUBSCRIBERS, DEMO_MONTHS = 500, 12
 
 # Used by `valuehealth demo` only, and only for variables that are unset: labelled so that
 # nobody mistakes them for real credentials.
@@ -68,9 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--days",
         type=_positive_int,
-        default=DEMO_DAYS,
+        default=None,
         metavar="D",
-        help=f"recent days scored day by day (default {DEMO_DAYS}: the trends' 90 days)",
+        help="recent days scored day by day (default: the trends' window)",
     )
     demo.add_argument("--seed", type=int, default=7, metavar="S")
     demo.add_argument("--port", type=_port, default=DEFAULT_PORT, metavar="P")
@@ -202,9 +202,8 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         bar = ProgressBar()
-        summary = await build_demo(
-            runtime, config, progress=bar.update, shopify=shopify, daily_snapshots=args.days
-        )
+        days = {} if args.days is None else {"daily_snapshots": args.days}
+        summary = await build_demo(runtime, config, progress=bar.update, shopify=shopify, **days)
         bar.finish()
         for line in summary.lines():
             print(line)

@@ -93,7 +93,7 @@ RELEASE_HOUR_UTC = 15
 RECORD_BATCH = 200
 # Daily snapshots computed from the history once it is in: the admin page's trends (90 days by
 # default) and the measured effect of an initiative (its window before and after its start).
-DAILY_SNAPSHOT_DAYS = 180
+DAILY_SNAPSHOT_DAYS = 90
 SCORING_HISTORY = "scoring past month-ends and days"
 
 # The demo shop's dunning ends in a cancellation (involuntary churn), not the default pause.

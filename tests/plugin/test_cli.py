@@ -102,7 +102,7 @@ def test_arguments_parse_with_their_defaults() -> None:
     assert (demo.subscribers, demo.months, demo.days, demo.port, demo.no_serve) == (
         500,
         12,
-        90,
+        None,
         8000,
         False,
     )
