@@ -35,6 +35,9 @@ PROG = "valuehealth"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_PORT = 8000
 DEMO_HOST = "127.0.0.1"  # the demo serves this machine only
+# The default demo shop: big enough to look like a real one (a year of history, its cohorts
+# and a full trend window), small enough to be served within a minute of `make demo`.
+DEMO_SUBSCRIBERS, DEMO_MONTHS = 500, 12
 
 # Used by `valuehealth demo` only, and only for variables that are unset: labelled so that
 # nobody mistakes them for real credentials.
@@ -60,8 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="build a demo shop with realistic history, score it and serve the admin page",
     )
-    demo.add_argument("--subscribers", type=_positive_int, default=3000, metavar="N")
-    demo.add_argument("--months", type=_positive_int, default=24, metavar="M")
+    demo.add_argument("--subscribers", type=_positive_int, default=DEMO_SUBSCRIBERS, metavar="N")
+    demo.add_argument("--months", type=_positive_int, default=DEMO_MONTHS, metavar="M")
+    demo.add_argument(
+        "--days",
+        type=_positive_int,
+        default=None,
+        metavar="D",
+        help="recent days scored day by day (default: the trends' window)",
+    )
     demo.add_argument("--seed", type=int, default=7, metavar="S")
     demo.add_argument("--port", type=_port, default=DEFAULT_PORT, metavar="P")
     demo.add_argument("--no-serve", action="store_true", help="build the demo shop and exit")
@@ -170,15 +180,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from plugin.app import build_app_runtime, create_app
+    from plugin.demo.admin_api import ADMIN_ORIGIN
     from plugin.demo.initiatives import seed_demo_initiatives
     from plugin.demo.replay import build_demo
     from plugin.demo.simulation import DemoConfig
     from plugin.scoring.summary import format_summary, score_shop_now
+    from plugin.shopify.fake import FakeShopify
 
     # The history ends at the start of today (UTC), so a rerun the same day is identical.
     end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     config = DemoConfig(subscribers=args.subscribers, months=args.months, seed=args.seed, end=end)
-    runtime = await build_app_runtime(settings)
+    # The demo shop's Shopify is the fake Admin API, in this process: the build bills through
+    # it and the served workspace (plans, billing, self-service) talks to it too.
+    shopify = FakeShopify()
+    settings = dataclasses.replace(settings, admin_origin=ADMIN_ORIGIN)
+    runtime = await build_app_runtime(settings, http=shopify.client())
     try:
         print(
             f"building the demo shop {config.shop_domain} in {_safe_url(settings.database_url)}:"
@@ -186,7 +202,8 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         bar = ProgressBar()
-        summary = await build_demo(runtime, config, progress=bar.update)
+        days = {} if args.days is None else {"daily_snapshots": args.days}
+        summary = await build_demo(runtime, config, progress=bar.update, shopify=shopify, **days)
         bar.finish()
         for line in summary.lines():
             print(line)

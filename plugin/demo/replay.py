@@ -12,8 +12,12 @@ once it is complete, every past month-end and the recent days are scored as of t
 (`plugin.scoring.recompute.snapshot_history`). The build is the database's only user, so its
 SQLite calls run without aiosqlite's thread hop (`plugin.db.engine.sqlite_inline`).
 
-Contract details (plan name, recurring amount) come from the Admin API in production; the demo
-shop has no Admin API, so they are stored through the same domain service a backfill uses.
+The demo shop's Shopify is the fake Admin API in-process (`plugin.demo.admin_api`): the shop's
+plans are created there through our plans service, subscribers buy through them, the worker
+fetches each new contract's details from it, and renewals are made by our billing job
+(`plugin.billing.run.bill_shop`), run once a simulated day at `BILLING_HOUR_UTC`: the fake
+answers each attempt as the simulation planned (success, decline, 3-D Secure) and its webhooks
+go through the inbox like any other, dunning retries and final cancellations included.
 """
 
 from __future__ import annotations
@@ -32,21 +36,22 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from plugin.billing.run import bill_shop
 from plugin.db.engine import sqlite_inline
 from plugin.db.transaction import transaction
+from plugin.demo.admin_api import DemoAdminApi, is_wired, wire
 from plugin.demo.behaviour import NpsAnswer, nps_answer
 from plugin.demo.plans import SHOP_CURRENCY
 from plugin.demo.save_offers import seed_save_offers
 from plugin.demo.simulation import (
     API_VERSION,
+    BILLING_HOUR_UTC,
     CancelAnswer,
     DemoConfig,
     DemoHistory,
     SimEvent,
     simulate,
 )
-from plugin.domain.contract_details import store_details
-from plugin.domain.contracts import find_contract
 from plugin.domain.privacy import erase_shop
 from plugin.inbox import PROCESS_INBOX, Delivery, ensure_shop
 from plugin.inbox.batches import process_batch
@@ -68,6 +73,7 @@ from plugin.queue import InProcessQueue, JobArg, Queue, check_args
 from plugin.runtime import Runtime
 from plugin.scoring.recompute import snapshot_history
 from plugin.scoring.requests import RECOMPUTE_SHOP
+from plugin.shopify.fake import FakeShopify
 from plugin.surveys.answers import submit_cancel_reason, submit_nps_answer
 from plugin.surveys.errors import SurveyError
 from plugin.surveys.invitations import release_due
@@ -87,11 +93,15 @@ RELEASE_HOUR_UTC = 15
 RECORD_BATCH = 200
 # Daily snapshots computed from the history once it is in: the admin page's trends (90 days by
 # default) and the measured effect of an initiative (its window before and after its start).
-DAILY_SNAPSHOT_DAYS = 180
+DAILY_SNAPSHOT_DAYS = 90
 SCORING_HISTORY = "scoring past month-ends and days"
 
-# Heap order among actions at the same instant: release first, then events, then answers.
-_RELEASE, _EVENT, _CANCEL_ANSWER, _NPS_ANSWER = 0, 1, 2, 3
+# The demo shop's dunning ends in a cancellation (involuntary churn), not the default pause.
+DEMO_BILLING_SETTINGS = {"final_action": "cancel"}
+
+# Heap order among actions at the same instant: release and billing first, then events, then
+# answers.
+_RELEASE, _BILL, _EVENT, _CANCEL_ANSWER, _NPS_ANSWER = 0, 1, 2, 3, 4
 
 
 class DemoError(RuntimeError):
@@ -119,6 +129,14 @@ class DemoSummary:
     month_snapshots: tuple[date, ...] = ()
     day_snapshots: tuple[date, ...] = ()
     snapshot_seconds: float = 0.0
+    # The billing job over simulated time: runs, charges it asked for, and how they matched the
+    # simulation's plan (attempts it made on another day than planned, or never made).
+    billing_runs: int = 0
+    charges: int = 0
+    retries: int = 0
+    dunning_cancellations: int = 0
+    unplanned_attempts: int = 0
+    planned_not_made: int = 0
 
     def lines(self) -> list[str]:
         statuses = ", ".join(f"{n:,} {status}" for status, n in sorted(self.contracts.items()))
@@ -133,7 +151,15 @@ class DemoSummary:
             f"  {self.cancellations:,} cancellations, {self.customer_reasons:,} with the"
             f" subscriber's reason",
             f"  {self.nps_invitations:,} NPS invitations, {self.nps_responses:,} answers",
+            f"  billing job: {self.billing_runs:,} daily runs, {self.charges:,} charges"
+            f" ({self.retries:,} dunning retries), {self.dunning_cancellations:,} contracts"
+            f" cancelled after the last retry",
         ]
+        if self.unplanned_attempts or self.planned_not_made:
+            lines.append(
+                f"  billing off the simulation's plan: {self.unplanned_attempts:,} unplanned"
+                f" attempts, {self.planned_not_made:,} planned attempts not made"
+            )
         if self.month_snapshots or self.day_snapshots:
             months = self.month_snapshots
             span = f" ({months[0]:%Y-%m} to {months[-1]:%Y-%m})" if months else ""
@@ -151,10 +177,31 @@ async def build_demo(
     progress: Progress | None = None,
     now: datetime | None = None,
     daily_snapshots: int = DAILY_SNAPSHOT_DAYS,
+    shopify: FakeShopify | None = None,
 ) -> DemoSummary:
     """Replace the demo shop (and only it) with a freshly simulated history, then compute its
     month-end snapshots and the daily snapshots of the `daily_snapshots` days before `now`
-    (default: the current time) from the complete history."""
+    (default: the current time) from the complete history.
+
+    `shopify` is the demo shop's Admin API, which `runtime` must already talk to
+    (`plugin.demo.admin_api.wire`; the CLI keeps serving with it); without it the build uses a
+    fake of its own for its duration."""
+    if shopify is None:
+        shopify = FakeShopify()
+        wired = wire(runtime, shopify)
+        try:
+            return await build_demo(
+                wired,
+                config,
+                progress=progress,
+                now=now,
+                daily_snapshots=daily_snapshots,
+                shopify=shopify,
+            )
+        finally:
+            await wired.http.aclose()
+    if not is_wired(runtime):
+        raise DemoError("the runtime does not talk to the demo's Admin API: see admin_api.wire")
     queue = runtime.queue
     if not isinstance(queue, InProcessQueue) or PROCESS_INBOX not in queue.handlers:
         raise DemoError(
@@ -167,7 +214,12 @@ async def build_demo(
     # thread hop (see plugin.db.engine).
     with sqlite_inline(runtime.engine):
         shop_id = await reset_demo_shop(runtime, config.shop_domain, installed_at=history.start)
-        await _Replay(runtime, queue, history, shop_id, progress).run()
+        admin = DemoAdminApi(shopify, config.shop_domain)
+        await admin.connect(runtime, shop_id)
+        await admin.create_plans(runtime, shop_id)
+        admin.script(history.attempts)
+        replay = _Replay(runtime, queue, history, shop_id, progress, admin)
+        await replay.run()
         await seed_save_offers(runtime, shop_id, end=config.end, seed=config.seed)
         replayed = time.perf_counter()
         # Recomputes were held back during the replay (see ReplayQueue): the snapshots of the
@@ -188,6 +240,12 @@ async def build_demo(
         month_snapshots=snapshots.months,
         day_snapshots=snapshots.days,
         snapshot_seconds=snapshots.seconds.get("total", 0.0),
+        billing_runs=replay.billing_runs,
+        charges=replay.charges,
+        retries=replay.retries,
+        dunning_cancellations=replay.dunning_cancellations,
+        unplanned_attempts=len(admin.unplanned),
+        planned_not_made=admin.planned_not_made(config.end),
     )
 
 
@@ -206,7 +264,13 @@ async def reset_demo_shop(runtime: Runtime, domain: str, *, installed_at: dateti
         shop.timezone = DEMO_TIMEZONE
         shop.currency = SHOP_CURRENCY
         shop.installed_at = installed_at
+        shop.settings = {**(shop.settings or {}), "billing": DEMO_BILLING_SETTINGS}
     return shop_id
+
+
+# UUID-shaped ids of the webhooks the Admin API sends during the replay (version-4 layout).
+_BILLING_WEBHOOK = "b1111ed0-0000-4000-8000-"
+_BILLING_EVENT = "b1111ed0-0000-4000-9000-"
 
 
 class ReplayQueue:
@@ -242,7 +306,10 @@ class _Replay:
         history: DemoHistory,
         shop_id: int,
         progress: Progress | None,
+        admin: DemoAdminApi,
     ) -> None:
+        self.admin = admin
+        self.billing_runs = self.charges = self.retries = self.dunning_cancellations = 0
         self.queue = ReplayQueue(runtime.queue)
         self.runtime = dataclasses.replace(runtime, queue=self.queue)
         self.history = history
@@ -252,7 +319,6 @@ class _Replay:
         # Answers to invitations depend on which invitations the app released, so they are
         # drawn during the replay, from their own seeded stream.
         self.rng = np.random.default_rng([self.config.seed, 1])
-        self.details = {d.contract_gid: d for d in history.contract_details}
         self.subscriber_ids: dict[int, int] = {}
         self.heap: list[tuple[datetime, int, int, Any]] = []
         self._seq = 0
@@ -268,13 +334,16 @@ class _Replay:
             self.heap.append((event.at, _EVENT, len(self.heap), event))
         for answer in history.cancel_answers:
             self.heap.append((answer.at, _CANCEL_ANSWER, len(self.heap), answer))
-        tick = history.start.replace(hour=RELEASE_HOUR_UTC, minute=0, second=0, microsecond=0)
-        while tick < self.config.end:
-            self.heap.append((tick, _RELEASE, len(self.heap), None))
-            tick += timedelta(days=1)
+        day = history.start.replace(hour=0, minute=0, second=0, microsecond=0)
+        while day < self.config.end:
+            for hour, kind in ((RELEASE_HOUR_UTC, _RELEASE), (BILLING_HOUR_UTC, _BILL)):
+                at = day.replace(hour=hour)
+                if history.start <= at < self.config.end:
+                    self.heap.append((at, kind, len(self.heap), None))
+            day += timedelta(days=1)
         self._seq = len(self.heap)
         heapq.heapify(self.heap)
-        total = len(history.events)
+        total = history.deliveries()
         while self.heap:
             at, kind, _, item = heapq.heappop(self.heap)
             if kind == _EVENT:
@@ -286,6 +355,8 @@ class _Replay:
                     self.progress(REPLAYING, self.processed, total)
             elif kind == _RELEASE:
                 await self._release(at)
+            elif kind == _BILL:
+                await self._bill(at)
             elif kind == _CANCEL_ANSWER:
                 await self._cancel_answer(item)
             else:
@@ -297,6 +368,8 @@ class _Replay:
         """Store consecutive deliveries as the webhook endpoint would, then apply them as one
         batch of the workers' inbox job (each row under its own savepoint)."""
         inbox_ids: list[int] = []
+        for event in events:
+            self.admin.follow(event)
         async with transaction(self.runtime.sessionmaker, None) as tx:
             for event in events:
                 stored = await self.runtime.inbox.record(
@@ -315,22 +388,23 @@ class _Replay:
                     raise DemoError(f"webhook {event.webhook_id} was already stored")
                 inbox_ids.append(stored.inbox_id)
         await process_batch(self.runtime, self.shop_id, limit=len(inbox_ids), ids=inbox_ids)
-        created = [event for event in events if event.topic == "subscription_contracts/create"]
-        if created:
-            async with transaction(self.runtime.sessionmaker, None) as tx:
-                for event in created:
-                    await self._contract_details(tx.session, event)
         self.processed += len(events)
 
-    async def _contract_details(self, session: AsyncSession, event: SimEvent) -> None:
-        """Store what the Admin API would have told the worker about the new contract."""
-        details = self.details.get(event.payload["admin_graphql_api_id"])
-        if details is None:
-            return
-        contract = await find_contract(session, self.shop_id, event.payload["id"])
-        if contract is None:
-            raise DemoError(f"contract {event.payload['id']} was not created by its webhook")
-        store_details(contract, details, event.at)
+    async def _bill(self, at: datetime) -> None:
+        """The day's billing run (the shop's day: 14:00 UTC is morning in New York), then
+        Shopify's webhooks for what it did, at their simulated times."""
+        result = await bill_shop(self.runtime, self.config.shop_domain, at.date())
+        self.billing_runs += 1
+        self.charges += result.charged + result.retried
+        self.retries += result.retried
+        self.dunning_cancellations += len(result.final_actions)
+        for when, topic, payload in self.admin.answers(at, self.config.end):
+            self._seq += 1
+            ids = f"{self._seq:012x}"
+            event = SimEvent(
+                when, topic, payload, f"{_BILLING_WEBHOOK}{ids}", f"{_BILLING_EVENT}{ids}"
+            )
+            self._push(when, _EVENT, event)
 
     async def _subscriber_id(self, session: AsyncSession, customer_id: int) -> int | None:
         found = self.subscriber_ids.get(customer_id)

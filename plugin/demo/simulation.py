@@ -2,8 +2,15 @@
 
 `simulate(config)` returns what Shopify would have sent the app over the shop's life (webhook
 topics and bodies with their event times, in event-time order), what subscribers answered in
-the portal when cancelling, and the contract details that only the Admin API knows (plan name,
-recurring amount). The same seed and end time always give the same history.
+the portal when cancelling, and the billing attempts it expects our billing job to make with
+their outcomes. The same seed and end time always give the same history.
+
+Renewals are ours: every contract is bought through one of the shop's plans (our selling plans)
+and renewed by the billing job (`plugin.billing.run`), which the demo runs day by day against
+its Admin API (`plugin.demo.admin_api`). The simulation decides *whether* each charge succeeds
+(its planned attempts script the fake's answers); the billing job decides *when* to charge, on
+the same schedule the simulation plans with (the billing settings' retry days), and the replay
+checks that every planned attempt was made on its day.
 
 The shape of the history, and why:
 - Acquisition grows over time with seasonality (a holiday peak, a January bump).
@@ -12,8 +19,8 @@ The shape of the history, and why:
   often discounted or already paid; the second is the first full-price renewal).
 - Renewals are successful billing attempts that create orders, which are fulfilled and
   delivered 2–6 days later. Subscribers skip cycles, pause and resume, change frequency.
-- Payments fail (insufficient funds, expired cards…) and are retried on a dunning schedule;
-  some never recover and the contract fails (involuntary churn).
+- Payments fail (insufficient funds, expired cards…) and are retried on the shop's dunning
+  schedule; some never recover and the billing job cancels the contract (involuntary churn).
 - A few contracts expire (fixed-length plan), a few are cancelled by the merchant, and some
   cancelled subscribers come back later with a new contract.
 """
@@ -31,10 +38,11 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
+from plugin.billing.dunning import needs_new_payment_method
+from plugin.billing.settings import BillingSettings
 from plugin.demo import payloads
 from plugin.demo.behaviour import CAUSE_SHARES, CancelReason, Persona, cancel_reason
 from plugin.demo.plans import CURRENCY_SHARES, PLANS, PLANS_BY_KEY, SHOP_CURRENCY, Plan
-from plugin.shopify.contracts import ContractDetails
 
 DEMO_SHOP = "valuehealth-demo.myshopify.com"
 API_VERSION = "2026-10"
@@ -55,7 +63,7 @@ FRICTION_DAYS = 90
 SEASONALITY = (1.25, 0.95, 0.95, 0.9, 0.9, 0.85, 0.85, 0.9, 1.0, 1.05, 1.35, 1.2)
 MONTHLY_GROWTH = 0.045
 SHIPPING = {"USD": Decimal("4.95"), "CAD": Decimal("6.95")}
-BILLING_HOUR_UTC = 14  # the subscription app bills once a day, at the same hour
+BILLING_HOUR_UTC = 14  # the billing job runs once a day, at this hour (the demo shop's 9 or 10 am)
 
 # Payment failure codes and how often a dunning retry recovers each.
 FAILURE_CODES: dict[str, tuple[float, float, str]] = {
@@ -65,7 +73,8 @@ FAILURE_CODES: dict[str, tuple[float, float, str]] = {
     "expired_payment_method": (0.15, 0.15, "Your card has expired."),
     "authentication_error": (0.05, 0.3, "Card authentication failed."),
 }
-DUNNING_RETRY_DAYS = (3, 7, 12)
+# The demo shop's dunning schedule: our billing settings' defaults (retries 1, 3, 7 days on).
+DUNNING_RETRY_DAYS = BillingSettings().retry_days
 
 FIRST_NAMES = (
     "Ava", "Liam", "Mia", "Noah", "Emma", "Lucas", "Chloe", "Ethan", "Zoe", "Mateo", "Léa",
@@ -97,6 +106,18 @@ class DemoConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AdminChange:
+    """What a contract event changed in Shopify's copy of the contract, which the demo's Admin
+    API follows: on a create the plan bought; on a skip the cycle skipped; on a resume or a
+    frequency change, cycles from `cycle_index` on fall one interval apart from
+    `next_billing_at`."""
+
+    cycle_index: int
+    next_billing_at: datetime | None = None
+    plan_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SimEvent:
     """One webhook delivery: Shopify's topic and body, the event time and its ids."""
 
@@ -105,6 +126,20 @@ class SimEvent:
     payload: dict[str, Any]
     webhook_id: str
     event_id: str
+    admin: AdminChange | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAttempt:
+    """A billing attempt the billing job is expected to make on `at`'s day, and its outcome:
+    Shopify's answer comes at `at` (a 3-D Secure challenge then, the payment at `settled_at`)."""
+
+    contract_id: int
+    cycle_index: int
+    at: datetime
+    error_code: str | None = None
+    order_id: int | None = None
+    settled_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +165,7 @@ class SimContract:
     orders: int = 1
     status: str = "active"
     ended_at: datetime | None = None
-    end_source: str | None = None  # customer | merchant | payment | expiry
+    end_source: str | None = None  # customer | merchant | payment (dunning) | expiry
     skips: int = 0
     pauses: int = 0
     payment_failures: int = 0
@@ -141,9 +176,8 @@ class DemoHistory:
     config: DemoConfig
     events: list[SimEvent]
     cancel_answers: list[CancelAnswer]
-    # Per contract, what the Admin API's subscriptionContract query would have returned when
-    # the contract was created (the demo shop has no Admin API to ask).
-    contract_details: list[ContractDetails]
+    # The attempts the billing job will make, in the order each contract's are made.
+    attempts: list[PlannedAttempt]
     contracts: list[SimContract]
     personas: dict[int, Persona]
     delivery_days: dict[int, float]  # order id -> days from fulfilment to delivery
@@ -151,6 +185,17 @@ class DemoHistory:
     @property
     def start(self) -> datetime:
         return add_months(self.config.end, -self.config.months)
+
+    def deliveries(self) -> int:
+        """Webhooks the shop receives: the simulated events and the Admin API's answers to the
+        billing job (each planned attempt's outcome, a challenge before its success, and the
+        cancellation of each contract lost to dunning)."""
+        return (
+            len(self.events)
+            + len(self.attempts)
+            + sum(1 for a in self.attempts if a.settled_at is not None)
+            + sum(1 for c in self.contracts if c.end_source == "payment")
+        )
 
     def topic_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -202,7 +247,7 @@ class _Simulator:
         self.end = config.end
         self.events: list[SimEvent] = []
         self.answers: list[CancelAnswer] = []
-        self.details: list[ContractDetails] = []
+        self.attempts: list[PlannedAttempt] = []
         self.contracts: list[SimContract] = []
         self.personas: dict[int, Persona] = {}
         self.delivery_days: dict[int, float] = {}
@@ -233,7 +278,7 @@ class _Simulator:
             self.config,
             events,
             self.answers,
-            self.details,
+            self.attempts,
             self.contracts,
             self.personas,
             self.delivery_days,
@@ -283,14 +328,16 @@ class _Simulator:
 
     # -- emitting ------------------------------------------------------------------------
 
-    def _emit(self, at: datetime, topic: str, payload: dict[str, Any]) -> bool:
+    def _emit(
+        self, at: datetime, topic: str, payload: dict[str, Any], admin: AdminChange | None = None
+    ) -> bool:
         """Record a delivery if it happened before the end of the history."""
         if at >= self.end:
             return False
         self._seq += 1
         webhook_id = f"{self._webhook_prefix}{self._seq:012x}"
         event_id = f"{self._event_prefix}{self._seq:012x}"
-        self.events.append(SimEvent(at, topic, payload, webhook_id, event_id))
+        self.events.append(SimEvent(at, topic, payload, webhook_id, event_id, admin))
         return True
 
     def _customer(self, persona: Persona, currency: str, at: datetime) -> dict[str, Any]:
@@ -349,6 +396,7 @@ class _Simulator:
             contract_id, persona.customer_id, plan.key, currency, started, plan.interval_count
         )
         self.contracts.append(sim)
+        anchor = self._billing_time(add_months(started, plan.interval_count))
         state = _ContractState(
             contract_id=contract_id,
             customer=customer,
@@ -357,35 +405,24 @@ class _Simulator:
             amount=plan.price(currency),
             interval_count=plan.interval_count,
             origin_order_id=self.ids.new("order"),
+            anchor_base=anchor,
         )
-        self._emit(started, "subscription_contracts/create", self._contract_body(state, "active"))
+        # Cycle 1 is the first renewal; `index` is the cycle falling on `anchor`.
+        index = 1
+        self._emit(
+            started,
+            "subscription_contracts/create",
+            self._contract_body(state, "active"),
+            AdminChange(index, anchor, plan.key),
+        )
         self._order(state, persona, state.origin_order_id, started, recurring=False)
         last_order = started
         changed_frequency = False
-        anchor = self._billing_time(add_months(started, state.interval_count))
-        if started < self.end:
-            # What the Admin API would answer about the new contract (DemoHistory.details).
-            self.details.append(
-                ContractDetails(
-                    contract_gid=payloads.gid("SubscriptionContract", contract_id),
-                    status="active",
-                    currency=currency,
-                    recurring_amount=state.amount,
-                    plan_name=plan.name,
-                    next_billing_date=anchor.date(),
-                    billing_interval=plan.interval,
-                    billing_interval_count=plan.interval_count,
-                    delivery_interval=plan.interval,
-                    delivery_interval_count=plan.interval_count,
-                    customer_id=persona.customer_id,
-                    origin_order_id=state.origin_order_id,
-                )
-            )
-        cycle = 1
         while True:
             if plan.max_cycles is not None and sim.orders >= plan.max_cycles:
-                # Fixed-length plan: it expires when the last cycle would have been billed.
-                self._end(sim, state, "expired", "expiry", anchor)
+                # Fixed-length plan: it expires on the day the next cycle would have been
+                # billed, before that day's billing run.
+                self._end(sim, state, "expired", "expiry", _before_billing(anchor))
                 return sim
             hazard = self._hazard(persona, sim, state, changed_frequency, anchor)
             if rng.random() < hazard:
@@ -394,13 +431,12 @@ class _Simulator:
                 self._cancel(sim, state, persona, source, at)
                 return sim
             if rng.random() < (0.07 if persona.cause == "life" else 0.012):
-                resumed = self._pause(sim, state, persona, last_order, anchor)
+                resumed = self._pause(sim, state, persona, last_order, anchor, index)
                 if resumed is None:
                     return sim
                 # The next period runs from the resume, as if the subscription restarted.
                 last_order, anchor = resumed
                 state.friction.append((last_order, "resumed"))
-                cycle += 1
                 continue
             if (
                 not changed_frequency
@@ -412,10 +448,14 @@ class _Simulator:
                 changed_frequency = True
                 state.interval_count = 2
                 at = last_order + timedelta(days=float(rng.uniform(3, 14)))
-                self._emit(
-                    at, "subscription_contracts/update", self._contract_body(state, "active")
-                )
                 anchor = self._billing_time(add_months(last_order, 2))
+                state.anchor_base, state.anchor_index = anchor, index
+                self._emit(
+                    at,
+                    "subscription_contracts/update",
+                    self._contract_body(state, "active"),
+                    AdminChange(index, anchor),
+                )
             skip_p = 0.2 if persona.cause == "cadence" and not changed_frequency else 0.035
             if rng.random() < skip_p:
                 cycle_start = add_months(anchor, -state.interval_count)
@@ -425,24 +465,25 @@ class _Simulator:
                     "subscription_billing_cycles/skip",
                     payloads.billing_cycle_skip(
                         contract_id=contract_id,
-                        cycle_index=cycle + 1,
+                        cycle_index=index,
                         cycle_start=cycle_start,
                         cycle_end=anchor,
                     ),
+                    AdminChange(index),
                 ):
                     sim.skips += 1
                     state.friction.append((at, "skip"))
-                cycle += 1
-                anchor = add_months(anchor, state.interval_count)
+                index += 1
+                anchor = state.due(index)
             if anchor >= self.end:
                 return sim
-            billed = self._bill(sim, state, persona, anchor)
+            billed = self._bill(sim, state, persona, anchor, index)
             if billed is None:
                 return sim
-            cycle += 1
+            index += 1
             sim.orders += 1
             last_order = billed
-            anchor = self._billing_time(add_months(anchor, state.interval_count))
+            anchor = state.due(index)
 
     def _hazard(
         self,
@@ -501,7 +542,7 @@ class _Simulator:
     def _end(
         self, sim: SimContract, state: _ContractState, status: str, source: str, at: datetime
     ) -> bool:
-        topic = {"cancelled": "cancel", "expired": "expire", "failed": "fail"}[status]
+        topic = {"cancelled": "cancel", "expired": "expire"}[status]
         if not self._emit(
             at, f"subscription_contracts/{topic}", self._contract_body(state, status)
         ):
@@ -543,6 +584,7 @@ class _Simulator:
         persona: Persona,
         last_order: datetime,
         next_bill: datetime,
+        index: int,
     ) -> tuple[datetime, datetime] | None:
         """Pause between two orders; returns (resumed at, next billing) or None if it stays
         paused, ends or the history ends first."""
@@ -559,12 +601,18 @@ class _Simulator:
             resumed = add_months(paused, int(rng.integers(1, 4))) + timedelta(
                 days=float(rng.uniform(0, 5))
             )
+            # Billing restarts on the day after next (the billing run is once a day): the
+            # cycle the pause held back is not billed; the next one falls then.
+            restart = self._billing_time(resumed + timedelta(days=2))
             if self._emit(
-                resumed, "subscription_contracts/activate", self._contract_body(state, "active")
+                resumed,
+                "subscription_contracts/activate",
+                self._contract_body(state, "active"),
+                AdminChange(index, restart),
             ):
                 sim.status = "active"
-                # Billing restarts on the day after next (the billing run is once a day).
-                return resumed, self._billing_time(resumed + timedelta(days=2))
+                state.anchor_base, state.anchor_index = restart, index
+                return resumed, restart
             return None
         if rng.random() < 0.45:
             at = paused + timedelta(days=float(rng.uniform(30, 150)))
@@ -574,66 +622,86 @@ class _Simulator:
     # -- billing, orders, deliveries -----------------------------------------------------
 
     def _bill(
-        self, sim: SimContract, state: _ContractState, persona: Persona, due: datetime
+        self,
+        sim: SimContract,
+        state: _ContractState,
+        persona: Persona,
+        due: datetime,
+        index: int,
     ) -> datetime | None:
-        """Bill one cycle with dunning; the time of the successful attempt, or None if it ended
-        (failed contract) or the history ends first."""
+        """Plan the billing job's attempts for cycle `index`, due at `due`: the job decides
+        when to charge (and retry, on the shop's schedule), this decides whether each charge
+        goes through. The time of the payment, or None if dunning ended the contract or the
+        history ends first."""
         rng = self.rng
         fail_p = 0.09 if persona.price_sensitive else 0.03
-        key = f"{state.contract_id}-{due.date().isoformat()}"
+        order_id = None
         if rng.random() < 0.01:
             # 3-D Secure challenge: the customer authenticates and the charge goes through.
-            if not self._attempt(state, due, key, "challenged"):
+            settled = due + timedelta(hours=float(rng.uniform(2, 30)))
+            order_id = self.ids.new("order")
+            if not self._plan(state, index, due, order_id=order_id, settled_at=settled):
                 return None
-            due, key = due + timedelta(hours=float(rng.uniform(2, 30))), f"{key}-3ds"
+            if settled >= self.end:
+                return None
+            due = settled
         elif rng.random() < fail_p:
             codes = list(FAILURE_CODES)
             code = codes[int(rng.choice(len(codes), p=[FAILURE_CODES[c][0] for c in codes]))]
-            _, recovery, message = FAILURE_CODES[code]
-            if not self._attempt(state, due, key, "failure", code, message):
+            recovery = FAILURE_CODES[code][1]
+            if not self._plan(state, index, due, error_code=code):
                 return None
             sim.payment_failures += 1
-            recovered_at = None
+            if needs_new_payment_method(code):
+                # The billing job spends no retry on a card that cannot work, and takes the
+                # final action on the last retry day (no card update in the demo).
+                self._dunning_ended(sim, due + timedelta(days=DUNNING_RETRY_DAYS[-1]))
+                return None
             for days in DUNNING_RETRY_DAYS:
                 retry = due + timedelta(days=days)
                 if rng.random() < recovery:
-                    recovered_at = retry
+                    due = retry
                     break
-                if not self._attempt(state, retry, f"{key}-r{days}", "failure", code, message):
+                if not self._plan(state, index, retry, error_code=code):
                     return None
                 sim.payment_failures += 1
-            if recovered_at is None:
-                last = due + timedelta(days=DUNNING_RETRY_DAYS[-1], hours=1)
-                self._end(sim, state, "failed", "payment", last)
+            else:
+                # The last retry failed: the next day's run takes the final action.
+                last = due + timedelta(days=DUNNING_RETRY_DAYS[-1] + 1)
+                self._dunning_ended(sim, last)
                 return None
-            state.friction.append((recovered_at, "payment_recovered"))
-            due, key = recovered_at, f"{key}-r{(recovered_at - due).days}"
-        order_id = self.ids.new("order")
-        if not self._attempt(state, due, key, "success", order_id=order_id):
-            return None
+            state.friction.append((due, "payment_recovered"))
+        if order_id is None:
+            order_id = self.ids.new("order")
+            if not self._plan(state, index, due, order_id=order_id):
+                return None
         self._order(state, persona, order_id, due + timedelta(seconds=20), recurring=True)
         return due
 
-    def _attempt(
+    def _plan(
         self,
         state: _ContractState,
+        index: int,
         at: datetime,
-        key: str,
-        outcome: str,
-        code: str | None = None,
-        message: str | None = None,
+        *,
+        error_code: str | None = None,
         order_id: int | None = None,
+        settled_at: datetime | None = None,
     ) -> bool:
-        body = payloads.billing_attempt(
-            attempt_id=self.ids.new("attempt"),
-            contract_id=state.contract_id,
-            order_id=order_id,
-            idempotency_key=key,
-            error_code=code,
-            error_message=message,
-            ready=outcome != "challenged",
+        """Expect an attempt on `at`'s day (if before the end of the history)."""
+        if at >= self.end:
+            return False
+        self.attempts.append(
+            PlannedAttempt(state.contract_id, index, at, error_code, order_id, settled_at)
         )
-        return self._emit(at, f"subscription_billing_attempts/{outcome}", body)
+        return True
+
+    def _dunning_ended(self, sim: SimContract, day: datetime) -> None:
+        """The billing job cancels the contract on `day`'s run (the demo shop's final action);
+        its webhook comes from the Admin API then."""
+        at = day.replace(hour=BILLING_HOUR_UTC, minute=0, second=0, microsecond=0)
+        if at < self.end:
+            sim.status, sim.ended_at, sim.end_source = "cancelled", at, "payment"
 
     def _order(
         self,
@@ -693,18 +761,33 @@ class _ContractState:
     amount: Decimal
     interval_count: int
     origin_order_id: int
+    # Billing schedule, as Shopify keeps it: cycle `anchor_index` falls on `anchor_base`, each
+    # next one a billing interval later (calendar months from the anchor, not chained).
+    anchor_base: datetime
+    anchor_index: int = 1
     revision: int = 0
     last_delivery_days: float = 0.0
     friction: list[tuple[datetime, str]] = field(default_factory=list)  # (when, kind)
 
+    def due(self, index: int) -> datetime:
+        return add_months(self.anchor_base, (index - self.anchor_index) * self.interval_count)
+
+
+def _before_billing(day: datetime) -> datetime:
+    """An hour before the billing run of `day`'s date."""
+    return day.replace(hour=BILLING_HOUR_UTC - 1, minute=0, second=0, microsecond=0)
+
 
 __all__ = [
     "API_VERSION",
+    "BILLING_HOUR_UTC",
     "DEMO_SHOP",
     "SHOP_CURRENCY",
+    "AdminChange",
     "CancelAnswer",
     "DemoConfig",
     "DemoHistory",
+    "PlannedAttempt",
     "SimContract",
     "SimEvent",
     "add_months",

@@ -99,7 +99,13 @@ def test_bad_arguments_exit_2_with_a_message(
 def test_arguments_parse_with_their_defaults() -> None:
     parser = cli.build_parser()
     demo = parser.parse_args(["demo"])
-    assert (demo.subscribers, demo.months, demo.port, demo.no_serve) == (3000, 24, 8000, False)
+    assert (demo.subscribers, demo.months, demo.days, demo.port, demo.no_serve) == (
+        500,
+        12,
+        None,
+        8000,
+        False,
+    )
     review = parser.parse_args(
         ["review", "My-Shop.MyShopify.com", "--month", "2026-04", "-o", "r.csv", "--format", "csv"]
     )

@@ -14,12 +14,11 @@ from urllib.parse import urlencode
 
 import jwt
 
-API_KEY = "test-api-key"
-API_SECRET = "test-api-secret-current-0123456789abcdef"
+from plugin.shopify.fake.admin_api import API_KEY, API_SECRET, SHOP
+
 API_SECRET_PREVIOUS = "test-api-secret-previous-0123456789abcdef"
 # A fixed Fernet key for tests only.
 TOKEN_KEY = base64.urlsafe_b64encode(b"0123456789abcdef0123456789abcdef").decode()
-SHOP = "valuehealth-test.myshopify.com"
 
 
 def webhook_hmac(body: bytes, secret: str = API_SECRET) -> str:

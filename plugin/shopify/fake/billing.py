@@ -11,9 +11,14 @@ Behaves like Shopify where our code depends on it:
 - `subscriptionBillingAttemptCreate`: the idempotency key returns the attempt it created
   before (never a second one); paused and terminated contracts and skipped cycles are refused
   with Shopify's codes; `decline(contract, codes…)` makes the next attempts fail with those
-  error codes; `lose_next_response()` creates the attempt and then drops the answer (a
-  network failure after Shopify acted). `attempt_events()` gives each new attempt's webhook.
-- `subscriptionContractPause` / `subscriptionContractCancel`.
+  error codes; `script(contract, outcomes…)` scripts the next attempts' outcomes in full (the
+  demo's simulation decides whether each charge succeeds); `lose_next_response()` creates the
+  attempt and then drops the answer (a network failure after Shopify acted).
+  `attempt_events()` gives each new attempt's webhook.
+- `reanchor(contract, at, index)`: the contract's cycles from `index` on fall one billing
+  interval apart from `at` (a resume or a frequency change moves the schedule on).
+- `subscriptionContractPause` / `subscriptionContractCancel`; `contract_webhook()` is the
+  `subscription_contracts/*` webhook Shopify sends after a contract changed.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from plugin.demo import payloads as shapes
 
 if TYPE_CHECKING:
-    from tests.support.fake_shopify import FakeContract
+    from plugin.shopify.fake.admin_api import FakeContract
 
 MAX_PLANS = 31
 TERMINATED = {"CANCELLED", "EXPIRED", "FAILED"}
@@ -44,6 +49,18 @@ class FakeGroup:
     variants: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True)
+class ScriptedOutcome:
+    """What one billing attempt of a contract will do, scripted before it is made."""
+
+    error_code: str | None = None  # None: the charge goes through
+    order_id: int | None = None  # the order a success creates (default: a new id)
+    challenged: bool = False  # 3-D Secure: a `challenged` webhook comes before the success
+    # Whoever scripted it may say when the answer should come (the demo: simulated time).
+    at: datetime | None = None
+    settled_at: datetime | None = None  # a challenged attempt's success
+
+
 @dataclass
 class FakeAttempt:
     number: int
@@ -53,6 +70,7 @@ class FakeAttempt:
     error_code: str | None
     order_id: int | None
     delivered: bool = False
+    scripted: ScriptedOutcome | None = None
 
     @property
     def gid(self) -> str:
@@ -69,6 +87,42 @@ class FakeAttempt:
             error_message=self.error_code and self.error_code.replace("_", " ").capitalize(),
         )
         return f"subscription_billing_attempts/{topic}", body
+
+    def challenge_webhook(self) -> tuple[str, dict[str, Any]]:
+        """The `challenged` webhook that comes first when the bank asks for 3-D Secure."""
+        body = shapes.billing_attempt(
+            attempt_id=self.number,
+            contract_id=self.contract.contract_id,
+            order_id=None,
+            idempotency_key=self.idempotency_key,
+            ready=False,
+        )
+        return "subscription_billing_attempts/challenged", body
+
+
+def contract_webhook(contract: FakeContract) -> tuple[str, dict[str, Any]]:
+    """The `subscription_contracts/*` webhook Shopify sends for the contract as it is now."""
+    status = contract.status.lower()
+    topic = {
+        "active": "activate",
+        "paused": "pause",
+        "cancelled": "cancel",
+        "expired": "expire",
+        "failed": "fail",
+    }[status]
+    interval, count = contract.billing
+    body = shapes.contract(
+        contract_id=contract.contract_id,
+        customer_id=contract.customer_id,
+        status=status,
+        currency=contract.currency,
+        interval=interval.lower(),
+        interval_count=count,
+        max_cycles=contract.max_cycles,
+        origin_order_id=contract.origin_order_id or 0,
+        revision_id=contract.revision,
+    )
+    return f"subscription_contracts/{topic}", body
 
 
 def _user_error(field: list[str] | None, message: str, code: str) -> dict[str, Any]:
@@ -91,7 +145,7 @@ def cycle_date(contract: FakeContract, index: int) -> datetime:
     assert contract.next_billing_date is not None
     anchor = datetime.fromisoformat(contract.next_billing_date.replace("Z", "+00:00"))
     interval, count = contract.billing
-    return _add_interval(anchor, interval, count * (index - 1))
+    return _add_interval(anchor, interval, count * (index - contract.anchor_index))
 
 
 class LostAnswer(Exception):
@@ -102,6 +156,7 @@ class FakeBillingMixin:
     """State and GraphQL handlers; `FakeShopify.__init__` calls `_init_billing()`."""
 
     contracts: dict[str, dict[str, FakeContract]]
+    _refusals: dict[str, deque[dict[str, Any]]]
 
     def _init_billing(self) -> None:
         self.groups: dict[str, dict[str, FakeGroup]] = {}  # shop -> gid -> group
@@ -110,7 +165,8 @@ class FakeBillingMixin:
         self.attempts: list[FakeAttempt] = []
         self.skipped: set[tuple[str, int]] = set()  # (contract gid, cycle index)
         self.billed: set[tuple[str, int]] = set()
-        self._declines: dict[str, deque[str]] = {}
+        self._declines: dict[str, deque[ScriptedOutcome]] = {}
+        self._attempt_by_key: dict[tuple[str, str], FakeAttempt] = {}
         self._lose_responses = 0
         self._gids = itertools.count(9_000_001)
 
@@ -130,7 +186,22 @@ class FakeBillingMixin:
         self.skipped.add((contract_gid, index))
 
     def decline(self, contract_gid: str, *error_codes: str) -> None:
-        self._declines.setdefault(contract_gid, deque()).extend(error_codes)
+        self.script(contract_gid, *(ScriptedOutcome(code) for code in error_codes))
+
+    def script(self, contract_gid: str, *outcomes: ScriptedOutcome) -> None:
+        """The contract's next attempts do this, in order; then they succeed."""
+        self._declines.setdefault(contract_gid, deque()).extend(outcomes)
+
+    def scripted_left(self) -> dict[str, list[ScriptedOutcome]]:
+        """Scripted outcomes no attempt has used yet, by contract GID."""
+        return {gid: list(queue) for gid, queue in self._declines.items() if queue}
+
+    def reanchor(self, contract_gid: str, at: datetime, index: int, shop: str) -> None:
+        """Cycles from `index` on are due from `at`, one billing interval apart; the earlier
+        schedule's unbilled cycles from `index` on are gone (as after a resume or an edit)."""
+        contract = self.contracts[shop][contract_gid]
+        contract.next_billing_date = at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        contract.anchor_index = index
 
     def lose_next_response(self) -> None:
         self._lose_responses += 1
@@ -321,7 +392,7 @@ class FakeBillingMixin:
         start = datetime.fromisoformat(variables["startDate"].replace("Z", "+00:00"))
         end = datetime.fromisoformat(variables["endDate"].replace("Z", "+00:00"))
         nodes = []
-        for index in range(1, 200):
+        for index in range(contract.anchor_index, contract.anchor_index + 200):
             when = cycle_date(contract, index)
             if when > end:
                 break
@@ -354,11 +425,9 @@ class FakeBillingMixin:
         key = str(attempt_input.get("idempotencyKey") or "")
         if not key:
             return refused(_user_error(["idempotencyKey"], "can't be blank", "BLANK"))
-        for earlier in self.attempts:
-            if earlier.idempotency_key == key and earlier.contract.gid == variables.get(
-                "contractId"
-            ):
-                return self._attempt_answer(earlier)
+        earlier = self._attempt_by_key.get((str(variables.get("contractId")), key))
+        if earlier is not None:
+            return self._attempt_answer(earlier)
         contract = self._contract_of(shop, variables.get("contractId", ""))
         if contract is None:
             return refused(
@@ -372,12 +441,13 @@ class FakeBillingMixin:
         if (contract.gid, index) in self.skipped:
             return refused(_user_error(None, "Billing cycle is skipped", "BILLING_CYCLE_SKIPPED"))
         declines = self._declines.get(contract.gid)
-        error_code = declines.popleft() if declines else None
+        scripted = declines.popleft() if declines else None
+        error_code = scripted.error_code if scripted else None
         number = next(self._gids)
-        attempt = FakeAttempt(
-            number, contract, key, index, error_code, None if error_code else number + 1
-        )
+        order_id = None if error_code else (scripted and scripted.order_id) or number + 1
+        attempt = FakeAttempt(number, contract, key, index, error_code, order_id, False, scripted)
         self.attempts.append(attempt)
+        self._attempt_by_key[(contract.gid, key)] = attempt
         if error_code is None:
             self.billed.add((contract.gid, index))
         if self._lose_responses:
