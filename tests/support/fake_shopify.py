@@ -64,6 +64,8 @@ FLOW_HANDLES = (
     "cancel-reason-given",
     "initiative-started",
     "initiative-ended",
+    "subscription-payment-failed",
+    "subscription-dunning-ended",
 )
 FLOW_PAYLOAD_LIMIT = 50_000
 # Operations that need a scope the default grant lacks: without it Shopify answers ACCESS_DENIED.
