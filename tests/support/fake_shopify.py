@@ -75,6 +75,7 @@ WRITE_SCOPES = {
     "MetafieldsDelete": "write_customers",
     "TagsAdd": "write_customers",
     "TagsRemove": "write_customers",
+    "CustomerPaymentMethodSendUpdateEmail": "write_customers",
 }
 
 FaultTarget = Literal["graphql", "token"]
@@ -120,6 +121,8 @@ class FakeContract:
     skipped: set[int] = field(default_factory=set)
     revision: int = 1
     discounts: list[dict[str, Any]] = field(default_factory=list)
+    # The customer's vaulted card the contract charges (None: the contract has none).
+    payment_method_id: str | None = "b7cc6e3267aace169e516ed48be72dff"
 
     @property
     def gid(self) -> str:
@@ -265,6 +268,8 @@ class FakeShopify(FakeBillingMixin):
         self.selling_plan_groups: dict[str, list[list[dict[str, Any]]]] = {}
         self._refusals: dict[str, deque[dict[str, Any]]] = {}
         self._before_commit: deque[Callable[[], None]] = deque()
+        # Card-update emails Shopify sent: (shop, customer payment method GID).
+        self.payment_update_emails: list[tuple[str, str]] = []
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -553,6 +558,9 @@ class FakeShopify(FakeBillingMixin):
             "SubscriptionDraftLineUpdate": self._draft_edit,
             "SubscriptionDraftDiscountAdd": self._draft_edit,
             "SubscriptionDraftCommit": self._draft_commit,
+            # Dunning: the customer's card and Shopify's card-update email.
+            "SubscriptionPaymentMethod": self._payment_method,
+            "CustomerPaymentMethodSendUpdateEmail": self._send_update_email,
         }
         if name not in handlers:
             return self._answer(errors=[{"message": f"fake Shopify: unknown operation {name!r}"}])
@@ -884,6 +892,47 @@ class FakeShopify(FakeBillingMixin):
             ]
         }
         return {"subscriptionContract": node}
+
+    def _payment_method(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        contract = self.contracts.get(shop, {}).get(variables.get("id", ""))
+        if contract is None:
+            return {"subscriptionContract": None}
+        method = contract.payment_method_id
+        return {
+            "subscriptionContract": {
+                "id": contract.gid,
+                "customer": {"id": f"gid://shopify/Customer/{contract.customer_id}"},
+                "customerPaymentMethod": {"id": f"gid://shopify/CustomerPaymentMethod/{method}"}
+                if method
+                else None,
+            }
+        }
+
+    def _send_update_email(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        """Like Shopify: an unknown or revoked method is a user error (field and message only:
+        this mutation's UserError has no code)."""
+        method = str(variables.get("customerPaymentMethodId", ""))
+        root = "customerPaymentMethodSendUpdateEmail"
+        refusal = self._refusal(root)
+        if refusal is not None:
+            errors = [{"field": e["field"], "message": e["message"]} for e in refusal]
+            return {root: {"customer": None, "userErrors": errors}}
+        owner = next(
+            (
+                c
+                for c in self.contracts.get(shop, {}).values()
+                if c.payment_method_id and method.endswith(f"/{c.payment_method_id}")
+            ),
+            None,
+        )
+        if owner is None:
+            errors = [
+                {"field": ["customerPaymentMethodId"], "message": "Payment method does not exist"}
+            ]
+            return {root: {"customer": None, "userErrors": errors}}
+        self.payment_update_emails.append((shop, method))
+        customer = {"id": f"gid://shopify/Customer/{owner.customer_id}"}
+        return {root: {"customer": customer, "userErrors": []}}
 
     def _upcoming_cycles(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
         contract = self.contracts.get(shop, {}).get(variables.get("contractId", ""))
