@@ -141,7 +141,7 @@ async def record_contract_end(
             )
             cancellation.reason_version = None
             cancellation.reason_source = ReasonSource.SYSTEM
-    # Unsent invitations triggered before this end are cancelled if it left no live contract.
+    # The subscriber's unsent invitations are cancelled if this end left no live contract.
     await settle_invitations(session, shop, contract.subscriber_id)
     await session.flush()
     return cancellation

@@ -25,7 +25,7 @@ async def on_contract_ended(
 ) -> None:
     """A contract reached cancelled/expired/failed at event time `occurred_at`: join it with
     the subscriber's answer or give it a system reason; cancel their unsent NPS invitations
-    triggered before it when no live contract is left."""
+    when no live contract is left."""
     await record_contract_end(session, shop, contract, status, occurred_at)
 
 
@@ -40,8 +40,7 @@ async def on_contract_reactivated(
     call it for every non-ending status event; call it before `on_contract_ended` for the
     same event (an out-of-order comeback can move the contract's end to a later ending)."""
     await retract_cancellation(session, shop, contract, reactivated_at)
-    # A status arriving late may change when the subscriber was live: their unsent invitations
-    # are decided again from the history.
+    # The subscriber may be live again: their unsent invitations are decided again.
     await settle_invitations(session, shop, contract.subscriber_id)
 
 

@@ -14,9 +14,9 @@ Life of an invitation (one per order at most: unique (shop, order_id)):
   close together never yield two surveys. At scheduling, the subscriber's unsent invitations
   are chosen over all of them at once (the earliest, then each next one a window after the
   last kept one; `throttled` marks the others).
-- None to cancelled subscribers: an invitation whose subscriber had no active or paused
-  contract at its trigger's event time, or lost the last one at an ending after it, is
-  cancelled (never sent). Liveness comes from the contracts' status histories by event time.
+- None to cancelled subscribers: while the subscriber holds no active or paused contract
+  (each contract's latest status by event time), their unsent invitations are cancelled; a
+  comeback (a later active status) brings them back to the throttle's choice.
 - Until an invitation is sent, all of the above is decided again from the events known
   (`settle_invitations`) whenever one of them arrives: the final state is a function of the
   events, not of the order in which deliveries were processed (issue 11).
@@ -27,7 +27,6 @@ Life of an invitation (one per order at most: unique (shop, order_id)):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -37,7 +36,6 @@ from plugin.domain.rows import insert_if_absent, locked
 from plugin.models import (
     Contract,
     ContractStatus,
-    ContractStatusEvent,
     InvitationStatus,
     NpsInvitation,
     Order,
@@ -63,75 +61,30 @@ _UNSENT = (InvitationStatus.SCHEDULED, InvitationStatus.THROTTLED)
 _DECIDED_BY_EVENTS = (*_UNSENT, InvitationStatus.CANCELLED)
 
 
-@dataclass(frozen=True)
-class Liveness:
-    """When the subscriber had a live (active or paused) contract, by event time: each
-    contract's status history in order, or its current status when it has no history (a
-    contract imported without one)."""
-
-    histories: tuple[tuple[tuple[datetime, str], ...], ...]
-    undated: tuple[str, ...]  # current statuses of contracts without a history
-
-    def live_at(self, at: datetime) -> bool:
-        if any(status in LIVE_STATUSES for status in self.undated):
-            return True
-        for history in self.histories:
-            before = [status for when, status in history if when <= at]
-            if before and before[-1] in LIVE_STATUSES:
-                return True
-        return False
-
-    def gone_since(self, at: datetime) -> bool:
-        """Whether the subscriber had no live contract at `at` or at some ending after it."""
-        if not self.live_at(at):
-            return True
-        endings = (
-            when
-            for history in self.histories
-            for when, status in history
-            if status in ContractStatus.ENDED and when > at
+async def has_live_contract(session: AsyncSession, shop_id: int, subscriber_id: int) -> bool:
+    """Whether the subscriber holds an active or paused contract, as the contracts' status
+    histories settle it (their latest status by event time, whatever the arrival order)."""
+    found = await session.scalar(
+        select(Contract.id)
+        .where(
+            Contract.shop_id == shop_id,
+            Contract.subscriber_id == subscriber_id,
+            Contract.status.in_(LIVE_STATUSES),
         )
-        return any(not self.live_at(when) for when in endings)
-
-
-async def liveness(session: AsyncSession, shop_id: int, subscriber_id: int) -> Liveness:
-    # Imported here: plugin.domain.contracts calls this module (through hooks) at import.
-    from plugin.domain.contracts import arrange
-
-    contracts = (
-        await session.execute(
-            select(Contract.id, Contract.status).where(
-                Contract.shop_id == shop_id, Contract.subscriber_id == subscriber_id
-            )
-        )
-    ).all()
-    events = await session.scalars(
-        select(ContractStatusEvent).where(
-            ContractStatusEvent.shop_id == shop_id,
-            ContractStatusEvent.contract_pk.in_([pk for pk, _ in contracts]),
-        )
+        .limit(1)
     )
-    by_contract: dict[int, list[ContractStatusEvent]] = {}
-    for event in events:
-        by_contract.setdefault(event.contract_pk, []).append(event)
-    return Liveness(
-        histories=tuple(
-            tuple((e.occurred_at, e.status) for e in arrange(history))
-            for history in by_contract.values()
-        ),
-        undated=tuple(status for pk, status in contracts if pk not in by_contract),
-    )
+    return found is not None
 
 
 def _trigger_of(
     fulfilled_at: datetime | None, delivered_at: datetime | None, settings: SurveySettings
-) -> tuple[str, datetime, datetime] | None:
-    """(trigger, its event time, send time) from the order's first delivery, else its first
-    fulfilment (both kept as the earliest by the domain, whatever the arrival order)."""
+) -> tuple[str, datetime] | None:
+    """(trigger, send time) from the order's first delivery, else its first fulfilment (both
+    kept as the earliest by the domain, whatever the arrival order)."""
     if delivered_at is not None:
-        return DELIVERED, delivered_at, delivered_at + settings.nps_delay
+        return DELIVERED, delivered_at + settings.nps_delay
     if fulfilled_at is not None:
-        return FULFILLED_FALLBACK, fulfilled_at, fulfilled_at + settings.nps_fallback_delay
+        return FULFILLED_FALLBACK, fulfilled_at + settings.nps_fallback_delay
     return None
 
 
@@ -140,8 +93,9 @@ async def settle_invitations(session: AsyncSession, shop: Shop, subscriber_id: i
     the result is the same in whatever order the events arrived:
 
     - trigger and send time from its order (first delivery, else first fulfilment);
-    - cancelled when the subscriber had no live contract at the trigger's event time, or lost
-      the last one at an ending after it (event times, never "now");
+    - cancelled while the subscriber holds no live contract: their contracts' latest statuses
+      by event time (so a cancellation that arrives late, or a comeback after it, counts by
+      when it happened, never by when it was processed);
     - of the others, in order of send time, each one at least a throttle window away from every
       sent one and from the last one kept before it is scheduled, the rest throttled.
     """
@@ -164,7 +118,7 @@ async def settle_invitations(session: AsyncSession, shop: Shop, subscriber_id: i
             .execution_options(populate_existing=True)
         )
     ).all()
-    alive: Liveness | None = None
+    live: bool | None = None
     kept: list[datetime] = []
     unsent: list[NpsInvitation] = []
     for invitation, fulfilled_at, delivered_at in rows:
@@ -176,10 +130,11 @@ async def settle_invitations(session: AsyncSession, shop: Shop, subscriber_id: i
             if invitation.status != InvitationStatus.CANCELLED:
                 unsent.append(invitation)
             continue
-        invitation.trigger, at, invitation.send_at = trigger
+        invitation.trigger, invitation.send_at = trigger
         invitation.expires_at = invitation.send_at + settings.nps_expiry
-        alive = alive or await liveness(session, shop.id, subscriber_id)
-        if alive.gone_since(at):
+        if live is None:
+            live = await has_live_contract(session, shop.id, subscriber_id)
+        if not live:
             invitation.status = InvitationStatus.CANCELLED
         else:
             unsent.append(invitation)
