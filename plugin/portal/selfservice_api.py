@@ -35,14 +35,13 @@ from plugin.portal.common import (
 )
 from plugin.portal.selfservice_pages import CHANGE_FIELDS, DECISION_FIELDS, REASON_FIELDS, status_of
 from plugin.saveoffers.flow import accept_offer, confirm_cancel, own_flow, shown_offer, start_flow
-from plugin.selfservice.payment_update import PAYMENT_UPDATE, payment_notice, send_update_email
+from plugin.selfservice.payment_update import carry_out, payment_notice
 from plugin.selfservice.service import (
     SelfServiceRefused,
     editor_for,
     open_view,
     own_contract,
     own_contracts,
-    perform,
     subscription_view,
 )
 from plugin.surveys.answers import Channel
@@ -138,29 +137,18 @@ async def change(request: Request) -> Response:
         editor, view = await open_view(runtime_of(r), tx.session, shop, contract, subscriber, now)
         action = str(values.get("action") or "")
         try:
-            if action == PAYMENT_UPDATE:
-                done = await send_update_email(
-                    tx.session,
-                    editor,
-                    shop=shop,
-                    contract=contract,
-                    subscriber=subscriber,
-                    channel=Channel.EXTENSION,
-                    now=now,
-                )
-            else:
-                done = await perform(
-                    tx.session,
-                    editor,
-                    view,
-                    shop_id=shop.id,
-                    contract=contract,
-                    subscriber=subscriber,
-                    action=action,
-                    values=values,
-                    channel=Channel.EXTENSION,
-                    now=now,
-                )
+            done = await carry_out(
+                tx.session,
+                editor,
+                view,
+                shop=shop,
+                contract=contract,
+                subscriber=subscriber,
+                action=action,
+                values=values,
+                channel=Channel.EXTENSION,
+                now=now,
+            )
         except SelfServiceRefused as refused:
             return _refused(refused)  # returned, not raised: the refusal's record is committed
         view = await subscription_view(editor, contract, subscriber, utcnow())

@@ -30,12 +30,7 @@ from plugin.portal.forms import form_token_valid
 from plugin.portal.proxy import Visit, _token, _visit
 from plugin.portal.views import cancel_view
 from plugin.saveoffers.flow import accept_offer, confirm_cancel, own_flow, shown_offer, start_flow
-from plugin.selfservice.payment_update import (
-    PAYMENT_UPDATE,
-    PaymentNotice,
-    payment_notice,
-    send_update_email,
-)
+from plugin.selfservice.payment_update import PaymentNotice, carry_out, payment_notice
 from plugin.selfservice.service import (
     MAX_QUANTITY,
     SelfServiceRefused,
@@ -44,7 +39,6 @@ from plugin.selfservice.service import (
     open_view,
     own_contract,
     own_contracts,
-    perform,
     subscription_view,
 )
 from plugin.surveys.answers import Channel
@@ -205,29 +199,18 @@ async def change_subscription(request: Request, tx: Tx, visit: Visit) -> Respons
         return _message(visit, "Subscription", refused.message, status_of(refused))
     action = str(values.get("action") or "")
     try:
-        if action == PAYMENT_UPDATE:
-            done = await send_update_email(
-                tx.session,
-                editor,
-                shop=visit.shop,
-                contract=contract,
-                subscriber=visit.subscriber,
-                channel=Channel.PROXY,
-                now=now,
-            )
-        else:
-            done = await perform(
-                tx.session,
-                editor,
-                view,
-                shop_id=visit.shop.id,
-                contract=contract,
-                subscriber=visit.subscriber,
-                action=action,
-                values=values,
-                channel=Channel.PROXY,
-                now=now,
-            )
+        done = await carry_out(
+            tx.session,
+            editor,
+            view,
+            shop=visit.shop,
+            contract=contract,
+            subscriber=visit.subscriber,
+            action=action,
+            values=values,
+            channel=Channel.PROXY,
+            now=now,
+        )
     except SelfServiceRefused as refused:
         notice = await payment_notice(tx.session, visit.shop, contract)
         return _subscription_page(

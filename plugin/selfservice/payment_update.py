@@ -27,7 +27,9 @@ from plugin.queue import TransientError
 from plugin.selfservice.service import (
     UNAVAILABLE,
     SelfServiceRefused,
+    SubscriptionView,
     contract_gid,
+    perform,
     record_action,
 )
 from plugin.shopify.contract_edits import ContractEditor, ContractEditRefused
@@ -189,37 +191,58 @@ async def send_update_email(
             code="rate_limited",
         )
     customer_gid = f"gid://shopify/Customer/{subscriber.customer_id}"
+    refused: ContractEditRefused | None = None
     try:
         await editor.send_payment_update_email(contract_gid(contract.contract_id), customer_gid)
-    except ContractEditRefused as refused:
-        await record_action(
-            session,
-            shop.id,
-            contract,
-            subscriber,
-            PAYMENT_UPDATE,
-            channel,
-            now,
-            {},
-            refused=refused,
-        )
+    except ContractEditRefused as exc:
+        refused = exc
+    except (TransientError, ShopifyError) as exc:
+        refused = ContractEditRefused(UNAVAILABLE, code="unavailable", detail=str(exc))
+    await record_action(
+        session, shop.id, contract, subscriber, PAYMENT_UPDATE, channel, now, {}, refused=refused
+    )
+    if refused is not None:
         message = refused.message
         if refused.code is None:  # Shopify's user error: say what it said, in our sentence
             message = f"We could not send the link: {refused.detail or 'unknown error'}."
-        raise SelfServiceRefused(message, code=refused.code or "refused") from refused
-    except (TransientError, ShopifyError) as exc:
-        unavailable = ContractEditRefused(UNAVAILABLE, code="unavailable", detail=str(exc))
-        await record_action(
-            session,
-            shop.id,
-            contract,
-            subscriber,
-            PAYMENT_UPDATE,
-            channel,
-            now,
-            {},
-            refused=unavailable,
-        )
-        raise SelfServiceRefused(UNAVAILABLE, code="unavailable") from exc
-    await record_action(session, shop.id, contract, subscriber, PAYMENT_UPDATE, channel, now, {})
+        raise SelfServiceRefused(message, code=refused.code or "refused")
     return SENT
+
+
+async def carry_out(
+    session: AsyncSession,
+    editor: ContractEditor,
+    view: SubscriptionView,
+    *,
+    shop: Shop,
+    contract: Contract,
+    subscriber: Subscriber,
+    action: str,
+    values: dict[str, Any],
+    channel: str,
+    now: datetime,
+) -> str:
+    """One action of the subscription page (proxy or extension API): the card-update email,
+    or a change of the contract (`plugin.selfservice.service.perform`)."""
+    if action == PAYMENT_UPDATE:
+        return await send_update_email(
+            session,
+            editor,
+            shop=shop,
+            contract=contract,
+            subscriber=subscriber,
+            channel=channel,
+            now=now,
+        )
+    return await perform(
+        session,
+        editor,
+        view,
+        shop_id=shop.id,
+        contract=contract,
+        subscriber=subscriber,
+        action=action,
+        values=values,
+        channel=channel,
+        now=now,
+    )
