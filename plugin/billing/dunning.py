@@ -15,6 +15,10 @@ the attempt's idempotency key (attempts we did not make are not ours to chase).
 
 Outcomes are applied once per charge (a redelivered webhook finds the charge settled), and a
 late challenge never overrides an outcome.
+
+Each failed charge records the "Subscription payment failed" Flow trigger and each case's end
+the "Subscription dunning ended" trigger (plugin.flow.events), in the same transaction and
+keyed on the charge and the case, so each fires once whatever is redelivered or rerun.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.billing.settings import BillingSettings, billing_settings
+from plugin.db.transaction import Tx
 from plugin.domain.rows import insert_if_absent
+from plugin.flow import events as flow_events
 from plugin.models import BillingCharge, Contract, DunningCase, Shop, Subscriber
 from plugin.models.billing import ChargeStatus, DunningStatus
 from plugin.scoring.localtime import shop_zone
@@ -66,7 +72,7 @@ def local_day(shop: Shop, at: datetime) -> date:
 
 
 async def on_attempt_outcome(
-    session: AsyncSession,
+    tx: Tx,
     shop: Shop,
     idempotency_key: str | None,
     status: str,
@@ -75,9 +81,9 @@ async def on_attempt_outcome(
 ) -> DunningCase | None:
     """Apply a success or failure webhook to the charge with this key (if it is ours).
 
-    Returns the dunning case a failure opened or moved on (what a notice to the customer or a
-    Flow trigger would report), else None.
+    Returns the dunning case a failure opened or moved on, else None.
     """
+    session = tx.session
     if not idempotency_key or status not in (ChargeStatus.SUCCESS, ChargeStatus.FAILURE):
         return None
     charge = await session.scalar(
@@ -95,6 +101,7 @@ async def on_attempt_outcome(
             case.status = DunningStatus.RECOVERED
             case.next_retry_on = None
             case.closed_at = at
+            await notify_end(tx, case, DunningStatus.RECOVERED)
         return None
     if case is None:
         await insert_if_absent(
@@ -128,7 +135,72 @@ async def on_attempt_outcome(
     # Never before tomorrow's run: a retry the same day as the failure rarely succeeds.
     next_day = retry_day(case, settings)
     case.next_retry_on = max(next_day, local_day(shop, at)) if next_day else local_day(shop, at)
+    await _notify_failure(tx, shop, case, charge, settings, local_day(shop, at))
     return case
+
+
+def retries_left(case: DunningCase, settings: BillingSettings) -> int:
+    return max(len(settings.retry_days) - case.retries_used, 0)
+
+
+async def _customer_and_contract(session: AsyncSession, case: DunningCase) -> tuple[int, int]:
+    row = (
+        await session.execute(
+            select(Subscriber.customer_id, Contract.contract_id)
+            .join(Contract, Contract.subscriber_id == Subscriber.id)
+            .where(Contract.shop_id == case.shop_id, Contract.id == case.contract_pk)
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def _notify_failure(
+    tx: Tx,
+    shop: Shop,
+    case: DunningCase,
+    charge: BillingCharge,
+    settings: BillingSettings,
+    failed_on: date,
+) -> None:
+    customer_id, contract_id = await _customer_and_contract(tx.session, case)
+    left = retries_left(case, settings)
+    # No date to promise when only a new card can help or no retry is left.
+    planned = left > 0 and not case.needs_payment_update
+    await flow_events.payment_failed(
+        tx,
+        shop_id=shop.id,
+        charge_id=charge.id,
+        customer_id=customer_id,
+        contract_id=contract_id,
+        amount=charge.amount,
+        currency=charge.currency,
+        error_code=charge.error_code,
+        failed_on=failed_on,
+        next_retry_on=case.next_retry_on if planned else None,
+        retries_left=left,
+        needs_new_payment_method=case.needs_payment_update,
+        final_action=settings.final_action,
+    )
+
+
+async def notify_end(tx: Tx, case: DunningCase, outcome: str) -> None:
+    """The case has ended (`outcome`: recovered, pause, cancel or closed): its Flow trigger."""
+    customer_id, contract_id = await _customer_and_contract(tx.session, case)
+    await flow_events.dunning_ended(
+        tx,
+        shop_id=case.shop_id,
+        case_id=case.id,
+        customer_id=customer_id,
+        contract_id=contract_id,
+        outcome=END_OUTCOME.get(outcome, outcome),
+        amount=case.amount,
+        currency=case.currency,
+        failures=case.failures,
+    )
+
+
+# How the merchant's Flow sees each end: the final action's past tense, else the status.
+END_OUTCOME = {"pause": "paused", "cancel": "cancelled"}
 
 
 async def _case(session: AsyncSession, charge: BillingCharge) -> DunningCase | None:

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from sqlalchemy import func, select, update
 
 from plugin.billing.charges import charge_cycle, contract_gid
-from plugin.billing.dunning import retry_day
+from plugin.billing.dunning import notify_end, retry_day
 from plugin.billing.settings import BillingSettings, billing_settings
 from plugin.db.transaction import transaction
 from plugin.models import BillingCharge, Contract, DunningCase, Shop
@@ -251,7 +251,7 @@ async def _work_case(
 ) -> None:
     # Decide and record the step in one transaction (the case row locked, so a second worker
     # waits and then finds the step taken), then make the charge, which is idempotent itself.
-    async with transaction(runtime.sessionmaker, None) as tx:
+    async with transaction(runtime.sessionmaker, runtime.queue) as tx:
         case = await tx.session.scalar(
             select(DunningCase)
             .where(DunningCase.shop_id == shop.id, DunningCase.id == case_id)
@@ -265,6 +265,8 @@ async def _work_case(
         if contract is None or contract.status != ContractStatus.ACTIVE:
             # Paused, cancelled or ended meanwhile: nothing left for dunning to do.
             case.status, case.closed_at, case.next_retry_on = DunningStatus.CLOSED, utcnow(), None
+            if contract is not None:
+                await notify_end(tx, case, DunningStatus.CLOSED)
             return
         if case.needs_payment_update and retry_day(case, settings) is not None:
             # Only a new card can help: this retry is spent without charging the old one.
@@ -319,11 +321,12 @@ async def _retry_sent(runtime: Runtime, case_id: int, try_number: int) -> None:
 
 
 async def _close(runtime: Runtime, case_id: int, status: str, action: str | None) -> None:
-    async with transaction(runtime.sessionmaker, None) as tx:
+    async with transaction(runtime.sessionmaker, runtime.queue) as tx:
         case = await tx.session.get(DunningCase, case_id, with_for_update=True)
         if case is not None and case.status == DunningStatus.OPEN:
             case.status, case.final_action = status, action
             case.closed_at, case.next_retry_on = utcnow(), None
+            await notify_end(tx, case, action or status)
 
 
 async def charges_on(runtime: Runtime, shop_id: int, day: date) -> list[BillingCharge]:

@@ -141,7 +141,7 @@ async def handle_billing_attempt(ctx: EventContext) -> str:
         await hooks.on_billing_attempt_of_ended_contract(ctx.session, ctx.shop, contract)
     # Our own charges: settle the ledger and move dunning on (plugin.billing.dunning).
     await on_attempt_outcome(
-        ctx.session, ctx.shop, idempotency_key, status, outcome["error_code"], ctx.occurred_at
+        ctx.tx, ctx.shop, idempotency_key, status, outcome["error_code"], ctx.occurred_at
     )
     if status == BillingAttemptStatus.SUCCESS and order_id is not None:
         # The renewal's order: create it now if orders/create has not come yet.

@@ -36,6 +36,26 @@ INITIATIVE_ENDED = FlowTrigger(
     "Value initiative ended (treatment group)",
     ("Initiative ID", "Initiative", "Treatment marker"),
 )
+PAYMENT_FAILED = FlowTrigger(
+    "subscription-payment-failed",
+    "Subscription payment failed",
+    (
+        "Contract ID",
+        "Amount",
+        "Currency",
+        "Error code",
+        "Failed on",
+        "Next retry date",
+        "Retries left",
+        "Needs new payment method",
+        "Final action",
+    ),
+)
+DUNNING_ENDED = FlowTrigger(
+    "subscription-dunning-ended",
+    "Subscription dunning ended",
+    ("Contract ID", "Outcome", "Amount", "Currency", "Failed attempts"),
+)
 
 TRIGGERS: dict[str, FlowTrigger] = {
     t.handle: t
@@ -45,5 +65,7 @@ TRIGGERS: dict[str, FlowTrigger] = {
         CANCEL_REASON_GIVEN,
         INITIATIVE_STARTED,
         INITIATIVE_ENDED,
+        PAYMENT_FAILED,
+        DUNNING_ENDED,
     )
 }

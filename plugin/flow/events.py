@@ -2,7 +2,8 @@
 
 Features call these inside their transaction (`tx`); plugin.flow.outbox fires after commit.
 Keys make each firing once-only: an NPS answer fires once however often it is edited; a
-segment entry once per subscriber, segment and shop day; an initiative once per member.
+segment entry once per subscriber, segment and shop day; an initiative once per member; a
+failed payment once per failed charge; the end of dunning once per case.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from plugin.db.transaction import Tx
 from plugin.flow.catalogue import (
     CANCEL_REASON_GIVEN,
     CUSTOMER,
+    DUNNING_ENDED,
     INITIATIVE_ENDED,
     INITIATIVE_STARTED,
     NPS_ANSWERED,
+    PAYMENT_FAILED,
     SEGMENT_ENTERED,
 )
 from plugin.flow.outbox import record_trigger
@@ -125,3 +128,59 @@ async def initiative_changed(
         if await record_trigger(tx, shop_id, trigger.handle, key, payload) is not None:
             recorded += 1
     return recorded
+
+
+async def payment_failed(
+    tx: Tx,
+    *,
+    shop_id: int,
+    charge_id: int,
+    customer_id: int,
+    contract_id: int,
+    amount: Decimal | None,
+    currency: str | None,
+    error_code: str | None,
+    failed_on: date,
+    next_retry_on: date | None,
+    retries_left: int,
+    needs_new_payment_method: bool,
+    final_action: str,
+) -> int | None:
+    """One firing per failed charge (the scheduled one or a retry)."""
+    payload = {
+        CUSTOMER: customer_id,
+        "Contract ID": str(contract_id),
+        "Amount": _text(amount),
+        "Currency": _text(currency),
+        "Error code": _text(error_code),
+        "Failed on": failed_on.isoformat(),
+        "Next retry date": "" if next_retry_on is None else next_retry_on.isoformat(),
+        "Retries left": str(retries_left),
+        "Needs new payment method": "true" if needs_new_payment_method else "false",
+        "Final action": final_action,
+    }
+    return await record_trigger(tx, shop_id, PAYMENT_FAILED.handle, f"charge:{charge_id}", payload)
+
+
+async def dunning_ended(
+    tx: Tx,
+    *,
+    shop_id: int,
+    case_id: int,
+    customer_id: int,
+    contract_id: int,
+    outcome: str,
+    amount: Decimal | None,
+    currency: str | None,
+    failures: int,
+) -> int | None:
+    """One firing per dunning case, when it ends (recovered, paused, cancelled, closed)."""
+    payload = {
+        CUSTOMER: customer_id,
+        "Contract ID": str(contract_id),
+        "Outcome": outcome,
+        "Amount": _text(amount),
+        "Currency": _text(currency),
+        "Failed attempts": str(failures),
+    }
+    return await record_trigger(tx, shop_id, DUNNING_ENDED.handle, f"case:{case_id}", payload)

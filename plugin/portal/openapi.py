@@ -62,7 +62,7 @@ OPERATIONS: list[Operation] = [
     Operation(
         "GET",
         "/api/portal/subscriptions/{contract_id}",
-        "One subscription: next delivery, plan options, allowed changes",
+        "One subscription: next delivery, plan options, allowed changes, payment problem",
         CUSTOMER,
         ok={"type": "object"},
         errors=(401, 404, 409, 429, 503),
@@ -71,12 +71,27 @@ OPERATIONS: list[Operation] = [
     Operation(
         "POST",
         "/api/portal/subscriptions/{contract_id}",
-        "Skip, change frequency or quantity, pause or resume (carried out in Shopify)",
+        "Skip, change frequency or quantity, pause or resume (carried out in Shopify), or "
+        "payment_update_email: Shopify emails a secure card-update link (while a payment "
+        "problem is open; 429 when asked again too soon)",
         CUSTOMER,
         ok=obj("done", "subscription"),
         errors=_CHANGE_ERRORS,
         parameters=(path("contract_id", {"type": "integer", "minimum": 1}),),
-        body=obj("action", action={"type": "string"}),
+        body=obj(
+            "action",
+            action={
+                "type": "string",
+                "enum": [
+                    "skip",
+                    "frequency",
+                    "quantity",
+                    "pause",
+                    "resume",
+                    "payment_update_email",
+                ],
+            },
+        ),
     ),
     Operation(
         "POST",

@@ -1,10 +1,11 @@
 """Self-service and the cancel flow for the customer-account UI extension (JSON, CORS).
 
     GET  /api/portal/subscriptions                  the customer's live subscriptions
-    GET  /api/portal/subscriptions/{id}             one, as Shopify has it now
+    GET  /api/portal/subscriptions/{id}             one, as Shopify has it now, with
+                                                    "payment_problem" (a failed payment) or null
     POST /api/portal/subscriptions/{id}             {"action": "skip", "cycle": 4} | frequency
                                                     (plan_id) | quantity (line, quantity) |
-                                                    pause | resume
+                                                    pause | resume | payment_update_email
     POST /api/portal/cancel-flow                    {"contract_id", "reason", "comment"} →
                                                     {"flow_id", "offer": {...} | null}
     POST /api/portal/cancel-flow/{flow}             {"decision": "accept" | "cancel", "plan_id"}
@@ -23,7 +24,7 @@ from starlette.responses import JSONResponse, Response
 
 from plugin.bounded import parse_id
 from plugin.db.transaction import Tx, transaction
-from plugin.models import Shop, Subscriber
+from plugin.models import Contract, Shop, Subscriber
 from plugin.models.base import utcnow
 from plugin.portal.api import _claims, _json, customer_of
 from plugin.portal.common import (
@@ -34,13 +35,13 @@ from plugin.portal.common import (
 )
 from plugin.portal.selfservice_pages import CHANGE_FIELDS, DECISION_FIELDS, REASON_FIELDS, status_of
 from plugin.saveoffers.flow import accept_offer, confirm_cancel, own_flow, shown_offer, start_flow
+from plugin.selfservice.payment_update import carry_out, payment_notice
 from plugin.selfservice.service import (
     SelfServiceRefused,
     editor_for,
     open_view,
     own_contract,
     own_contracts,
-    perform,
     subscription_view,
 )
 from plugin.surveys.answers import Channel
@@ -90,6 +91,14 @@ async def _body(request: Request, fields: tuple[str, ...]) -> dict[str, Any]:
     return values
 
 
+async def _with_notice(
+    tx: Tx, shop: Shop, contract: Contract, body: dict[str, Any]
+) -> dict[str, Any]:
+    """The subscription's JSON with its failed payment (what the page says), or null."""
+    notice = await payment_notice(tx.session, shop, contract)
+    return {**body, "payment_problem": None if notice is None else notice.as_json()}
+
+
 async def subscriptions(request: Request) -> Response:
     async def handler(_r: Request, tx: Tx, shop: Shop, subscriber: Subscriber) -> Response:
         contracts = await own_contracts(tx.session, shop.id, subscriber.id)
@@ -113,7 +122,7 @@ async def subscription(request: Request) -> Response:
         _editor, view = await open_view(
             runtime_of(r), tx.session, shop, contract, subscriber, utcnow()
         )
-        return _json(view.as_json())
+        return _json(await _with_notice(tx, shop, contract, view.as_json()))
 
     return await _as_customer(request, handler)
 
@@ -126,15 +135,16 @@ async def change(request: Request) -> Response:
         values = await _body(r, CHANGE_FIELDS)
         now = utcnow()
         editor, view = await open_view(runtime_of(r), tx.session, shop, contract, subscriber, now)
+        action = str(values.get("action") or "")
         try:
-            done = await perform(
+            done = await carry_out(
                 tx.session,
                 editor,
                 view,
-                shop_id=shop.id,
+                shop=shop,
                 contract=contract,
                 subscriber=subscriber,
-                action=str(values.get("action") or ""),
+                action=action,
                 values=values,
                 channel=Channel.EXTENSION,
                 now=now,
@@ -142,7 +152,8 @@ async def change(request: Request) -> Response:
         except SelfServiceRefused as refused:
             return _refused(refused)  # returned, not raised: the refusal's record is committed
         view = await subscription_view(editor, contract, subscriber, utcnow())
-        return _json({"done": done, "subscription": view.as_json()})
+        body = await _with_notice(tx, shop, contract, view.as_json())
+        return _json({"done": done, "subscription": body})
 
     return await _as_customer(request, handler)
 

@@ -1,8 +1,10 @@
 """App proxy pages of subscriber self-service and the cancel flow (no JavaScript needed).
 
     GET  /proxy/subscriptions               the subscriber's live subscriptions
-    GET  /proxy/subscriptions/{id}          one: next delivery, frequency, quantity, status
-    POST /proxy/subscriptions/{id}          a change (skip, frequency, quantity, pause, resume)
+    GET  /proxy/subscriptions/{id}          one: next delivery, frequency, quantity, status,
+                                            and a failed payment (plugin.selfservice.payment_update)
+    POST /proxy/subscriptions/{id}          a change (skip, frequency, quantity, pause, resume),
+                                            or `payment_update_email` (Shopify's card-update email)
     GET  /proxy/cancel?contract_id=         the cancel flow: why are you cancelling?
     POST /proxy/cancel                      the reason → the offer (or the confirmation)
     POST /proxy/cancel/{flow}               `decision` = accept (the offer) | cancel
@@ -28,6 +30,7 @@ from plugin.portal.forms import form_token_valid
 from plugin.portal.proxy import Visit, _token, _visit
 from plugin.portal.views import cancel_view
 from plugin.saveoffers.flow import accept_offer, confirm_cancel, own_flow, shown_offer, start_flow
+from plugin.selfservice.payment_update import PaymentNotice, carry_out, payment_notice
 from plugin.selfservice.service import (
     MAX_QUANTITY,
     SelfServiceRefused,
@@ -36,7 +39,6 @@ from plugin.selfservice.service import (
     open_view,
     own_contract,
     own_contracts,
-    perform,
     subscription_view,
 )
 from plugin.surveys.answers import Channel
@@ -75,6 +77,8 @@ def status_of(refused: SelfServiceRefused) -> int:
         return 422
     if refused.code == "not_found":
         return 404
+    if refused.code == "rate_limited":
+        return 429
     return 409
 
 
@@ -115,6 +119,7 @@ def _subscription_page(
     *,
     done: str | None = None,
     problem: str | None = None,
+    notice: PaymentNotice | None = None,
 ) -> Response:
     return visit.page.render(
         "subscription.html",
@@ -128,6 +133,7 @@ def _subscription_page(
         max_quantity=MAX_QUANTITY,
         done=done,
         problem=problem,
+        notice=notice,
     )
 
 
@@ -170,7 +176,8 @@ async def subscription_page(request: Request, tx: Tx, visit: Visit) -> Response:
         )
     except SelfServiceRefused as refused:
         return _message(visit, "Subscription", refused.message, status_of(refused))
-    return _subscription_page(request, visit, view)
+    notice = await payment_notice(tx.session, visit.shop, contract)
+    return _subscription_page(request, visit, view, notice=notice)
 
 
 @_proxy_page
@@ -190,26 +197,31 @@ async def change_subscription(request: Request, tx: Tx, visit: Visit) -> Respons
         )
     except SelfServiceRefused as refused:
         return _message(visit, "Subscription", refused.message, status_of(refused))
+    action = str(values.get("action") or "")
     try:
-        done = await perform(
+        done = await carry_out(
             tx.session,
             editor,
             view,
-            shop_id=visit.shop.id,
+            shop=visit.shop,
             contract=contract,
             subscriber=visit.subscriber,
-            action=str(values.get("action") or ""),
+            action=action,
             values=values,
             channel=Channel.PROXY,
             now=now,
         )
     except SelfServiceRefused as refused:
-        return _subscription_page(request, visit, view, status_of(refused), problem=refused.message)
+        notice = await payment_notice(tx.session, visit.shop, contract)
+        return _subscription_page(
+            request, visit, view, status_of(refused), problem=refused.message, notice=notice
+        )
+    notice = await payment_notice(tx.session, visit.shop, contract)
     try:
         view = await subscription_view(editor, contract, visit.subscriber, utcnow())
     except SelfServiceRefused:
         return _message(visit, "Subscription", done, done=done)
-    return _subscription_page(request, visit, view, done=done)
+    return _subscription_page(request, visit, view, done=done, notice=notice)
 
 
 async def _reason_form(

@@ -134,6 +134,26 @@ query SubscriptionEditableContract($id: ID!) {
 }
 """  # noqa: E501
 
+PAYMENT_METHOD_QUERY = """
+query SubscriptionPaymentMethod($id: ID!) {
+  subscriptionContract(id: $id) {
+    id
+    customer { id }
+    customerPaymentMethod { id }
+  }
+}
+"""
+
+# Shopify emails the customer a secure link to update this card (needs `write_customers`).
+SEND_UPDATE_EMAIL_MUTATION = """
+mutation CustomerPaymentMethodSendUpdateEmail($customerPaymentMethodId: ID!) {
+  customerPaymentMethodSendUpdateEmail(customerPaymentMethodId: $customerPaymentMethodId) {
+    customer { id }
+    userErrors { field message }
+  }
+}
+"""
+
 UPCOMING_CYCLES_QUERY = """
 query SubscriptionUpcomingCycles($contractId: ID!, $startDate: DateTime!, $endDate: DateTime!) {
   subscriptionBillingCycles(contractId: $contractId, first: 6, billingCyclesDateRangeSelector: {startDate: $startDate, endDate: $endDate}) {
@@ -452,6 +472,27 @@ class ContractEditor:
         )
         _payload(data, "subscriptionDraftDiscountAdd")
         await self._commit(draft)
+
+    async def send_payment_update_email(self, contract_gid: str, customer_gid: str) -> None:
+        """Have Shopify email the customer a secure link to update the contract's card.
+        `customer_gid` is who is asking: a contract of anyone else is refused."""
+        data = await self.client.query(PAYMENT_METHOD_QUERY, {"id": contract_gid})
+        node = data.get("subscriptionContract")
+        method = (node.get("customerPaymentMethod") or {}).get("id") if node else None
+        if not node or (node.get("customer") or {}).get("id") != customer_gid:
+            raise ContractEditRefused(
+                "This subscription could not be found.", code="not_found", detail="no contract"
+            )
+        if not isinstance(method, str):
+            raise ContractEditRefused(
+                "There is no saved card on this subscription to update. Please contact the store.",
+                code="no_payment_method",
+                detail="contract without customerPaymentMethod",
+            )
+        data = await self.client.query(
+            SEND_UPDATE_EMAIL_MUTATION, {"customerPaymentMethodId": method}
+        )
+        _payload(data, "customerPaymentMethodSendUpdateEmail")
 
     async def set_next_billing_date(self, contract_gid: str, when: date) -> None:
         draft = await self._open_draft(contract_gid)

@@ -83,6 +83,11 @@ FEATURES: tuple[Feature, ...] = (
         "billing due cycles, dunning and subscriber self-service on our contracts",
     ),
     _feature(
+        "card_update_email",
+        ["write_customers"],
+        "subscribers with a failed payment ask Shopify for a secure card-update email",
+    ),
+    _feature(
         "payment_methods",
         ["read_customer_payment_methods"],
         "dunning resumes retries once a customer updates a card",

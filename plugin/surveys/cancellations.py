@@ -48,7 +48,7 @@ from plugin.models import (
     ReasonSource,
     Shop,
 )
-from plugin.surveys.invitations import cancel_scheduled, has_live_contract
+from plugin.surveys.invitations import settle_invitations
 from plugin.surveys.settings import SurveySettings, survey_settings
 
 log = logging.getLogger(__name__)
@@ -141,8 +141,8 @@ async def record_contract_end(
             )
             cancellation.reason_version = None
             cancellation.reason_source = ReasonSource.SYSTEM
-    if not await has_live_contract(session, shop.id, contract.subscriber_id):
-        await cancel_scheduled(session, shop.id, contract.subscriber_id)
+    # The subscriber's unsent invitations are cancelled if this end left no live contract.
+    await settle_invitations(session, shop, contract.subscriber_id)
     await session.flush()
     return cancellation
 

@@ -13,14 +13,18 @@ from plugin.surveys.cancellations import (
     refresh_system_reason,
     retract_cancellation,
 )
-from plugin.surveys.invitations import schedule_after_delivery, schedule_fallback
+from plugin.surveys.invitations import (
+    schedule_after_delivery,
+    schedule_fallback,
+    settle_invitations,
+)
 
 
 async def on_contract_ended(
     session: AsyncSession, shop: Shop, contract: Contract, status: str, occurred_at: datetime
 ) -> None:
     """A contract reached cancelled/expired/failed at event time `occurred_at`: join it with
-    the subscriber's answer or give it a system reason; stop their scheduled NPS invitations
+    the subscriber's answer or give it a system reason; cancel their unsent NPS invitations
     when no live contract is left."""
     await record_contract_end(session, shop, contract, status, occurred_at)
 
@@ -36,6 +40,8 @@ async def on_contract_reactivated(
     call it for every non-ending status event; call it before `on_contract_ended` for the
     same event (an out-of-order comeback can move the contract's end to a later ending)."""
     await retract_cancellation(session, shop, contract, reactivated_at)
+    # The subscriber may be live again: their unsent invitations are decided again.
+    await settle_invitations(session, shop, contract.subscriber_id)
 
 
 async def on_billing_attempt_of_ended_contract(

@@ -6,17 +6,20 @@ Life of an invitation (one per order at most: unique (shop, order_id)):
         │                                       └──expires_at passed──> expired
         └──subscriber gone / throttled / too stale at release──> cancelled
 
-- Trigger: the order's delivered event + `nps_delay` (default 2 days); when no delivered event
-  comes, its fulfilment + `nps_fallback_delay` (default 7 days). A delivered event arriving
-  while the fallback is still scheduled moves it to the delivered timing.
+- Trigger: the order's first delivered event + `nps_delay` (default 2 days); when no delivered
+  event comes, its first fulfilment + `nps_fallback_delay` (default 7 days). A delivered event
+  always wins over the fallback, whichever arrives first.
 - Throttle: at most one invitation sent per subscriber per `nps_throttle` (default 90 days),
   checked when scheduling and again at release (against sent ones), so two orders delivered
   close together never yield two surveys. At scheduling, the subscriber's unsent invitations
   are chosen over all of them at once (the earliest, then each next one a window after the
-  last kept one; `throttled` marks the others), so which ones go out does not depend on the
-  order in which deliveries were processed.
-- None to cancelled subscribers: a subscriber without an active or paused contract is not
-  invited, and their scheduled invitations are cancelled when their last contract ends.
+  last kept one; `throttled` marks the others).
+- None to cancelled subscribers: while the subscriber holds no active or paused contract
+  (each contract's latest status by event time), their unsent invitations are cancelled; a
+  comeback (a later active status) brings them back to the throttle's choice.
+- Until an invitation is sent, all of the above is decided again from the events known
+  (`settle_invitations`) whenever one of them arrives: the final state is a function of the
+  events, not of the order in which deliveries were processed (issue 11).
 - Released invitations are "invited" for the response rate (sent_at set); cancelled ones were
   never sent and count nowhere.
 """
@@ -30,7 +33,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.domain.rows import insert_if_absent, locked
-from plugin.models import Contract, ContractStatus, InvitationStatus, NpsInvitation, Order, Shop
+from plugin.models import (
+    Contract,
+    ContractStatus,
+    InvitationStatus,
+    NpsInvitation,
+    Order,
+    Shop,
+)
 from plugin.surveys.settings import SurveySettings, survey_settings
 
 DELIVERED = "delivered"
@@ -46,7 +56,14 @@ _COUNTING = (
 RELEASE_BATCH = 500
 
 
+_UNSENT = (InvitationStatus.SCHEDULED, InvitationStatus.THROTTLED)
+# What `settle_invitations` decides again (never sent yet, whatever it said before).
+_DECIDED_BY_EVENTS = (*_UNSENT, InvitationStatus.CANCELLED)
+
+
 async def has_live_contract(session: AsyncSession, shop_id: int, subscriber_id: int) -> bool:
+    """Whether the subscriber holds an active or paused contract, as the contracts' status
+    histories settle it (their latest status by event time, whatever the arrival order)."""
     found = await session.scalar(
         select(Contract.id)
         .where(
@@ -59,34 +76,68 @@ async def has_live_contract(session: AsyncSession, shop_id: int, subscriber_id: 
     return found is not None
 
 
-_UNSENT = (InvitationStatus.SCHEDULED, InvitationStatus.THROTTLED)
+def _trigger_of(
+    fulfilled_at: datetime | None, delivered_at: datetime | None, settings: SurveySettings
+) -> tuple[str, datetime] | None:
+    """(trigger, send time) from the order's first delivery, else its first fulfilment (both
+    kept as the earliest by the domain, whatever the arrival order)."""
+    if delivered_at is not None:
+        return DELIVERED, delivered_at + settings.nps_delay
+    if fulfilled_at is not None:
+        return FULFILLED_FALLBACK, fulfilled_at + settings.nps_fallback_delay
+    return None
 
 
-async def _choose_unsent(
-    session: AsyncSession, shop_id: int, subscriber_id: int, settings: SurveySettings
-) -> None:
-    """Decide which of the subscriber's unsent invitations go out: in order of send time, each
-    one that is at least a throttle window away from every sent one and from the last one kept
-    before it. A function of the set of invitations, not of the order they were scheduled in."""
+async def settle_invitations(session: AsyncSession, shop: Shop, subscriber_id: int) -> None:
+    """Decide each of the subscriber's not-yet-sent invitations from the events known, so that
+    the result is the same in whatever order the events arrived:
+
+    - trigger and send time from its order (first delivery, else first fulfilment);
+    - cancelled while the subscriber holds no live contract: their contracts' latest statuses
+      by event time (so a cancellation that arrives late, or a comeback after it, counts by
+      when it happened, never by when it was processed);
+    - of the others, in order of send time, each one at least a throttle window away from every
+      sent one and from the last one kept before it is scheduled, the rest throttled.
+    """
+    settings = survey_settings(shop)
     await session.flush()  # what the caller changed, before the rows are read again
-    candidates = list(
-        await session.scalars(
-            select(NpsInvitation)
-            .where(
-                NpsInvitation.shop_id == shop_id,
-                NpsInvitation.subscriber_id == subscriber_id,
-                NpsInvitation.status.in_((*_COUNTING, InvitationStatus.THROTTLED)),
+    rows = (
+        await session.execute(
+            select(NpsInvitation, Order.fulfilled_at, Order.delivered_at)
+            .outerjoin(
+                Order,
+                (Order.shop_id == NpsInvitation.shop_id)
+                & (Order.order_id == NpsInvitation.order_id),
             )
-            .with_for_update()
+            .where(
+                NpsInvitation.shop_id == shop.id,
+                NpsInvitation.subscriber_id == subscriber_id,
+                NpsInvitation.status.in_((*_COUNTING, *_DECIDED_BY_EVENTS)),
+            )
+            .with_for_update(of=NpsInvitation)
             .execution_options(populate_existing=True)
         )
-    )
-    kept = [
-        invitation.sent_at or invitation.send_at
-        for invitation in candidates
-        if invitation.status not in _UNSENT
-    ]
-    unsent = [invitation for invitation in candidates if invitation.status in _UNSENT]
+    ).all()
+    live: bool | None = None
+    kept: list[datetime] = []
+    unsent: list[NpsInvitation] = []
+    for invitation, fulfilled_at, delivered_at in rows:
+        if invitation.sent_at is not None or invitation.status not in _DECIDED_BY_EVENTS:
+            kept.append(invitation.sent_at or invitation.send_at)
+            continue
+        trigger = _trigger_of(fulfilled_at, delivered_at, settings)
+        if trigger is None:  # no order known for it: only the throttle decides
+            if invitation.status != InvitationStatus.CANCELLED:
+                unsent.append(invitation)
+            continue
+        invitation.trigger, invitation.send_at = trigger
+        invitation.expires_at = invitation.send_at + settings.nps_expiry
+        if live is None:
+            live = await has_live_contract(session, shop.id, subscriber_id)
+        if not live:
+            invitation.status = InvitationStatus.CANCELLED
+        else:
+            unsent.append(invitation)
     for invitation in sorted(unsent, key=lambda i: (i.send_at, i.order_id)):
         if any(abs(invitation.send_at - at) < settings.nps_throttle for at in kept):
             invitation.status = InvitationStatus.THROTTLED
@@ -110,10 +161,8 @@ async def _invitation_of(
 async def _schedule(
     session: AsyncSession, shop: Shop, order: Order, trigger: str, send_at: datetime
 ) -> NpsInvitation | None:
-    settings = survey_settings(shop)
+    """The order's invitation (created if new), decided again with the subscriber's others."""
     assert order.subscriber_id is not None
-    if not await has_live_contract(session, shop.id, order.subscriber_id):
-        return None
     await insert_if_absent(
         session,
         NpsInvitation,
@@ -125,11 +174,11 @@ async def _schedule(
             "trigger": trigger,
             "status": InvitationStatus.SCHEDULED,
             "send_at": send_at,
-            "expires_at": send_at + settings.nps_expiry,
+            "expires_at": send_at + survey_settings(shop).nps_expiry,
         },
         ("shop_id", "order_id"),
     )
-    await _choose_unsent(session, shop.id, order.subscriber_id, settings)
+    await settle_invitations(session, shop, order.subscriber_id)
     return await _invitation_of(session, shop.id, order.order_id)
 
 
@@ -139,18 +188,7 @@ async def schedule_after_delivery(
     """Schedule (or move to delivered timing) the invitation for a delivered order."""
     if order.subscriber_id is None or order.contract_pk is None:
         return None
-    settings = survey_settings(shop)
-    send_at = delivered_at + settings.nps_delay
-    existing = await _invitation_of(session, shop.id, order.order_id)
-    if existing is not None:
-        if existing.status in _UNSENT:
-            # The fallback gives way to the real delivery; an earlier delivery of a split
-            # shipment moves the date forward. The new date may change what is throttled.
-            existing.trigger = DELIVERED
-            existing.send_at = send_at
-            existing.expires_at = send_at + settings.nps_expiry
-            await _choose_unsent(session, shop.id, order.subscriber_id, settings)
-        return existing
+    send_at = delivered_at + survey_settings(shop).nps_delay
     return await _schedule(session, shop, order, DELIVERED, send_at)
 
 
@@ -160,27 +198,8 @@ async def schedule_fallback(
     """Schedule the fallback invitation for a fulfilled order not (yet) known as delivered."""
     if order.subscriber_id is None or order.contract_pk is None or order.delivered_at is not None:
         return None
-    existing = await _invitation_of(session, shop.id, order.order_id)
-    if existing is not None:
-        return existing
     send_at = fulfilled_at + survey_settings(shop).nps_fallback_delay
     return await _schedule(session, shop, order, FULFILLED_FALLBACK, send_at)
-
-
-async def cancel_scheduled(session: AsyncSession, shop_id: int, subscriber_id: int) -> int:
-    """Cancel the subscriber's not-yet-sent invitations (they have no live contract left).
-    Pending ones were sent already: they stay open, a leaving subscriber's answer counts."""
-    result = await session.execute(
-        update(NpsInvitation)
-        .where(
-            NpsInvitation.shop_id == shop_id,
-            NpsInvitation.subscriber_id == subscriber_id,
-            NpsInvitation.status.in_(_UNSENT),
-        )
-        .values(status=InvitationStatus.CANCELLED)
-        .execution_options(synchronize_session="fetch")
-    )
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def _live_subscribers(

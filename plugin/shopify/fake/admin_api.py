@@ -70,6 +70,8 @@ FLOW_HANDLES = (
     "cancel-reason-given",
     "initiative-started",
     "initiative-ended",
+    "subscription-payment-failed",
+    "subscription-dunning-ended",
 )
 FLOW_PAYLOAD_LIMIT = 50_000
 # Operations that need a scope the default grant lacks: without it Shopify answers ACCESS_DENIED.
@@ -79,6 +81,7 @@ WRITE_SCOPES = {
     "MetafieldsDelete": "write_customers",
     "TagsAdd": "write_customers",
     "TagsRemove": "write_customers",
+    "CustomerPaymentMethodSendUpdateEmail": "write_customers",
 }
 
 FaultTarget = Literal["graphql", "token"]
@@ -127,6 +130,8 @@ class FakeContract:
     # Billing (plugin.shopify.fake.billing): cycle `anchor_index` falls on next_billing_date.
     anchor_index: int = 1
     max_cycles: int | None = None
+    # The customer's vaulted card the contract charges (None: the contract has none).
+    payment_method_id: str | None = "b7cc6e3267aace169e516ed48be72dff"
 
     @property
     def gid(self) -> str:
@@ -272,6 +277,8 @@ class FakeShopify(FakeBillingMixin):
         self.selling_plan_groups: dict[str, list[list[dict[str, Any]]]] = {}
         self._refusals: dict[str, deque[dict[str, Any]]] = {}
         self._before_commit: deque[Callable[[], None]] = deque()
+        # Card-update emails Shopify sent: (shop, customer payment method GID).
+        self.payment_update_emails: list[tuple[str, str]] = []
 
     # ---- set-up -------------------------------------------------------------------------------
 
@@ -560,6 +567,9 @@ class FakeShopify(FakeBillingMixin):
             "SubscriptionDraftLineUpdate": self._draft_edit,
             "SubscriptionDraftDiscountAdd": self._draft_edit,
             "SubscriptionDraftCommit": self._draft_commit,
+            # Dunning: the customer's card and Shopify's card-update email.
+            "SubscriptionPaymentMethod": self._payment_method,
+            "CustomerPaymentMethodSendUpdateEmail": self._send_update_email,
         }
         if name not in handlers:
             return self._answer(errors=[{"message": f"fake Shopify: unknown operation {name!r}"}])
@@ -892,6 +902,47 @@ class FakeShopify(FakeBillingMixin):
             ]
         }
         return {"subscriptionContract": node}
+
+    def _payment_method(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        contract = self.contracts.get(shop, {}).get(variables.get("id", ""))
+        if contract is None:
+            return {"subscriptionContract": None}
+        method = contract.payment_method_id
+        return {
+            "subscriptionContract": {
+                "id": contract.gid,
+                "customer": {"id": f"gid://shopify/Customer/{contract.customer_id}"},
+                "customerPaymentMethod": {"id": f"gid://shopify/CustomerPaymentMethod/{method}"}
+                if method
+                else None,
+            }
+        }
+
+    def _send_update_email(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
+        """Like Shopify: an unknown or revoked method is a user error (field and message only:
+        this mutation's UserError has no code)."""
+        method = str(variables.get("customerPaymentMethodId", ""))
+        root = "customerPaymentMethodSendUpdateEmail"
+        refusal = self._refusal(root)
+        if refusal is not None:
+            errors = [{"field": e["field"], "message": e["message"]} for e in refusal]
+            return {root: {"customer": None, "userErrors": errors}}
+        owner = next(
+            (
+                c
+                for c in self.contracts.get(shop, {}).values()
+                if c.payment_method_id and method.endswith(f"/{c.payment_method_id}")
+            ),
+            None,
+        )
+        if owner is None:
+            errors = [
+                {"field": ["customerPaymentMethodId"], "message": "Payment method does not exist"}
+            ]
+            return {root: {"customer": None, "userErrors": errors}}
+        self.payment_update_emails.append((shop, method))
+        customer = {"id": f"gid://shopify/Customer/{owner.customer_id}"}
+        return {root: {"customer": customer, "userErrors": []}}
 
     def _upcoming_cycles(self, shop: str, variables: dict[str, Any], _q: str) -> dict[str, Any]:
         contract = self.contracts.get(shop, {}).get(variables.get("contractId", ""))
