@@ -19,7 +19,8 @@ sockets): the demo runtime's `http` is the fake's client and its Admin origin th
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,7 @@ from plugin.demo.payloads import iso
 from plugin.demo.plans import PLANS, PLANS_BY_KEY
 from plugin.demo.simulation import SHIPPING, PlannedAttempt, SimEvent
 from plugin.models import Shop
+from plugin.queue import InProcessQueue
 from plugin.runtime import Runtime
 from plugin.shopify.fake import (
     BASE_URL,
@@ -52,6 +54,25 @@ def wire(runtime: Runtime, shopify: FakeShopify) -> Runtime:
     """`runtime` with its Admin API calls going to `shopify` (its http client is new)."""
     settings = dataclasses.replace(runtime.settings, admin_origin=ADMIN_ORIGIN)
     return dataclasses.replace(runtime, settings=settings, http=shopify.client())
+
+
+@asynccontextmanager
+async def wired(runtime: Runtime, shopify: FakeShopify) -> AsyncIterator[Runtime]:
+    """`wire(runtime, shopify)` for a while: the jobs `runtime`'s in-process queue runs meanwhile
+    (Flow triggers of failed payments, say) call `shopify` too, and they have all run before
+    the client closes."""
+    runtime_wired = wire(runtime, shopify)
+    queue = runtime.queue
+    jobs_runtime = queue.ctx.get("runtime") if isinstance(queue, InProcessQueue) else None
+    if isinstance(queue, InProcessQueue):
+        queue.ctx["runtime"] = runtime_wired
+    try:
+        yield runtime_wired
+    finally:
+        if isinstance(queue, InProcessQueue):
+            await queue.drain()
+            queue.ctx["runtime"] = jobs_runtime
+        await runtime_wired.http.aclose()
 
 
 def is_wired(runtime: Runtime) -> bool:

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plugin.billing.run import bill_shop
 from plugin.db.engine import sqlite_inline
 from plugin.db.transaction import transaction
-from plugin.demo.admin_api import DemoAdminApi, is_wired, wire
+from plugin.demo.admin_api import DemoAdminApi, is_wired, wired
 from plugin.demo.behaviour import NpsAnswer, nps_answer
 from plugin.demo.plans import SHOP_CURRENCY
 from plugin.demo.save_offers import seed_save_offers
@@ -188,18 +188,15 @@ async def build_demo(
     fake of its own for its duration."""
     if shopify is None:
         shopify = FakeShopify()
-        wired = wire(runtime, shopify)
-        try:
+        async with wired(runtime, shopify) as runtime_wired:
             return await build_demo(
-                wired,
+                runtime_wired,
                 config,
                 progress=progress,
                 now=now,
                 daily_snapshots=daily_snapshots,
                 shopify=shopify,
             )
-        finally:
-            await wired.http.aclose()
     if not is_wired(runtime):
         raise DemoError("the runtime does not talk to the demo's Admin API: see admin_api.wire")
     queue = runtime.queue

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from plugin.billing.charges import idempotency_key
 from plugin.db.transaction import transaction
-from plugin.demo.admin_api import wire
+from plugin.demo.admin_api import wired
 from plugin.demo.plans import PLANS_BY_KEY
 from plugin.demo.replay import build_demo
 from plugin.demo.simulation import DemoConfig, simulate
@@ -136,11 +136,8 @@ async def test_the_demo_subscriptions_are_ours_and_renewed_by_our_billing_job(
 ) -> None:
     history = simulate(BILLING)
     shopify = FakeShopify()
-    wired = wire(runtime, shopify)
-    try:
-        summary = await build_demo(wired, BILLING, shopify=shopify, daily_snapshots=1)
-    finally:
-        await wired.http.aclose()
+    async with wired(runtime, shopify) as runtime_wired:
+        summary = await build_demo(runtime_wired, BILLING, shopify=shopify, daily_snapshots=1)
     assert summary.failed_events == 0
     assert summary.unplanned_attempts == summary.planned_not_made == 0
     shop = BILLING.shop_domain
