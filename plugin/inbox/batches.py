@@ -166,6 +166,10 @@ class _Batch:
                 if status == SHOP_ERASED:
                     self.result.erased = True
                     return
+                if status not in (InboxStatus.HANDLED, InboxStatus.IGNORED):
+                    # What a failed flush left pending in the session would fail the next
+                    # row's flush too.
+                    await self._reload()
                 self._note(row, status)
                 start += 1
                 continue
@@ -191,6 +195,9 @@ class _Batch:
                 if status == SHOP_ERASED:
                     self.result.erased = True
                     break
+                # The row's writes now, so that a failing one is this row's failure (as at a
+                # savepoint's end), not the next row's; with nothing left to write, no statement.
+                await session.flush()
                 done.append((row, status))
                 position += 1
             applying = False
