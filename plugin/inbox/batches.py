@@ -1,9 +1,12 @@
-"""Inbox batches: claim pending rows, apply each under a savepoint, mark them, in one transaction.
+"""Inbox batches: claim pending rows, apply them in savepointed runs, mark them, in one
+transaction.
 
 Exactly once in effect: a row is claimed with `FOR UPDATE SKIP LOCKED` (a concurrent batch of
 the same shop takes other rows), skipped unless still pending, and marked in the transaction
-that holds its effect. Each row runs under a savepoint, so a row that fails is rolled back
-alone and its failure recorded on it, in the same transaction, while the batch goes on:
+that holds its effect. Rows run optimistically, up to `RUN_SIZE` under one savepoint with their
+marks in one statement (`_Batch`); a row that raises rolls its run back and the run is replayed
+without it, so a row that fails is undone alone and its failure recorded on it, in the same
+transaction, while the batch goes on:
 - a malformed payload is set aside as failed at once (no retry can fix it);
 - a transient failure (database blip, lock conflict, Shopify throttled, an event whose
   contract has not arrived yet) stays pending with a retry time (backoff);
