@@ -63,6 +63,12 @@ MAX_ATTEMPTS = 10
 RETRY = RetryPolicy(max_tries=MAX_ATTEMPTS, base_delay=2.0, max_delay=120.0)
 
 _INBOX = cast(Table, WebhookInbox.__table__)
+# Topics whose handlers read other inbox rows' status (a redaction scrubs the payloads of rows
+# already handled; an uninstall looks for events handled after it): the rows before them in a
+# run are marked first, as each row was marked before the next under per-row savepoints.
+_READS_MARKS = frozenset(
+    {"customers/redact", "customers/data_request", "shop/redact", "app/uninstalled"}
+)
 
 
 @dataclass
@@ -183,7 +189,7 @@ class _Batch:
     async def _run(self, start: int) -> int:
         """Apply rows from `start` on, up to `RUN_SIZE` of them or the next row to apply alone,
         under one savepoint; the position to go on from (`start` again after a failure, the
-        row that raised now to apply alone)."""
+        row that raised now to record as failed)."""
         session = self.tx.session
         jobs_before = len(self.tx.jobs)
         savepoint = await session.begin_nested()
@@ -192,8 +198,14 @@ class _Batch:
         applying = True
         try:
             end = min(len(self.rows), start + RUN_SIZE)
+            marked = 0
             while position < end and position not in self.alone and position not in self.failed:
                 row = self.rows[position]
+                if row.topic in _READS_MARKS:
+                    # It reads which rows are handled: the run's rows before it must say so.
+                    await session.flush()
+                    await _mark_all(session, done[marked:], self.attempts)
+                    marked = len(done)
                 status = await apply_event(self.tx, self.runtime, self.shop, row)
                 if status == SHOP_ERASED:
                     self.result.erased = True
@@ -205,7 +217,7 @@ class _Batch:
                 position += 1
             applying = False
             await session.flush()
-            await _mark_all(session, done, self.attempts)
+            await _mark_all(session, done[marked:], self.attempts)
         except Exception as exc:
             await savepoint.rollback()
             del self.tx.jobs[jobs_before:]

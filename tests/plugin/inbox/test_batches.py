@@ -4,7 +4,9 @@ row rolled back alone, the retry and give-up rules, and batches that share a sho
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -35,6 +37,7 @@ from tests.support.payloads import (
     Event,
     contract,
     customer,
+    customer_redact,
     inbox_row,
     next_id,
     process,
@@ -44,6 +47,7 @@ from workers.jobs.inbox import process_inbox
 from workers.registry import JOB_SPECS, JOBS
 
 CREATE = "subscription_contracts/create"
+DAY = timedelta(days=1)
 
 
 @pytest.fixture
@@ -544,3 +548,16 @@ async def test_a_clean_batch_takes_one_savepoint_per_run_not_per_row(rt: Runtime
     assert result.outcomes == {InboxStatus.HANDLED: rows}
     assert len(savepoints) == 3  # runs of 25, 25 and 1
     assert await count(rt, ContractStatusEvent) == rows
+
+
+async def test_a_redaction_in_a_run_scrubs_the_rows_handled_before_it(rt: Runtime) -> None:
+    cid, customer_id = next_id(), next_id()
+    await store(rt, Event(CREATE, contract(cid, customer_id)))
+    update = await store(rt, Event("customers/update", customer(customer_id), at=T0 + DAY / 2))
+    await store(rt, Event("customers/redact", customer_redact(customer_id), at=T0 + DAY))
+
+    result = await process_batch(rt, await shop_id_of(rt))
+
+    assert result.outcomes == {InboxStatus.HANDLED: 3}
+    row = await inbox_row(rt, update)  # handled in the same run, before the redaction
+    assert row is not None and f"customer{customer_id}@example.com" not in json.dumps(row.payload)
