@@ -1,9 +1,12 @@
-"""Inbox batches: claim pending rows, apply each under a savepoint, mark them, in one transaction.
+"""Inbox batches: claim pending rows, apply them in savepointed runs, mark them, in one
+transaction.
 
 Exactly once in effect: a row is claimed with `FOR UPDATE SKIP LOCKED` (a concurrent batch of
 the same shop takes other rows), skipped unless still pending, and marked in the transaction
-that holds its effect. Each row runs under a savepoint, so a row that fails is rolled back
-alone and its failure recorded on it, in the same transaction, while the batch goes on:
+that holds its effect. Rows run optimistically, up to `RUN_SIZE` under one savepoint with their
+marks in one statement (`_Batch`); a row that raises rolls its run back and the run is replayed
+without it, so a row that fails is undone alone and its failure recorded on it, in the same
+transaction, while the batch goes on:
 - a malformed payload is set aside as failed at once (no retry can fix it);
 - a transient failure (database blip, lock conflict, Shopify throttled, an event whose
   contract has not arrived yet) stays pending with a retry time (backoff);
@@ -46,6 +49,9 @@ log = logging.getLogger(__name__)
 # Rows per transaction: large enough that the transaction's own cost (claim, commit, WAL
 # flush) is spread thin, small enough that locks are held briefly and a batch's memory is small.
 BATCH_SIZE = 200
+# Rows under one savepoint in a batch: a row that raises rolls back and replays at most this
+# many, and a run's savepoint and marks cost three statements however many rows it holds.
+RUN_SIZE = 25
 # How long one job drains a shop before it queues itself again behind other shops' jobs.
 SLICE_S = 1.0
 # When a job that found its shop being drained elsewhere looks again.
@@ -57,6 +63,12 @@ MAX_ATTEMPTS = 10
 RETRY = RetryPolicy(max_tries=MAX_ATTEMPTS, base_delay=2.0, max_delay=120.0)
 
 _INBOX = cast(Table, WebhookInbox.__table__)
+# Topics whose handlers read other inbox rows' status (a redaction scrubs the payloads of rows
+# already handled; an uninstall looks for events handled after it): the rows before them in a
+# run are marked first, as each row was marked before the next under per-row savepoints.
+_READS_MARKS = frozenset(
+    {"customers/redact", "customers/data_request", "shop/redact", "app/uninstalled"}
+)
 
 
 @dataclass
@@ -119,18 +131,134 @@ async def process_batch(
         shop = await session.get(Shop, shop_id)
         if shop is None:
             return result  # erased since the claim's snapshot; its rows went with it
-        attempts = {row.id: row.attempts for row in rows}
-        recompute = False
-        for row in sorted(rows, key=_event_order):
-            status = await _apply_one(tx, runtime, shop, row, attempts[row.id], result)
-            if status == SHOP_ERASED:
-                result.erased = True
-                return result
-            if status == InboxStatus.HANDLED and changes_metrics(row.topic):
-                recompute = True
-        if recompute:
+        batch = _Batch(tx, runtime, shop, sorted(rows, key=_event_order), result)
+        await batch.apply()
+        if batch.recompute and not result.erased:
             request_recompute(tx, shop_id, debounce_s=runtime.settings.recompute_debounce_seconds)
     return result
+
+
+class _Batch:
+    """Applies a claimed batch optimistically: runs of rows share one savepoint and their marks
+    go in one statement. When a row raises, its run is rolled back and replayed with that row
+    recorded as failed instead (`_note_failure`, not tried twice in one batch), so the result
+    is the per-row-savepoint result at the cost of one savepoint per run, not two per row. The
+    same handlers apply every row on every path."""
+
+    def __init__(
+        self, tx: Tx, runtime: Runtime, shop: Shop, rows: list[WebhookInbox], result: BatchResult
+    ) -> None:
+        self.tx, self.runtime, self.shop, self.rows, self.result = tx, runtime, shop, rows, result
+        self.attempts = {row.id: row.attempts for row in rows}
+        self.failed: dict[int, Exception] = {}  # positions that raised, and what
+        self.alone: set[int] = set()  # positions to apply under a savepoint of their own
+        self.recompute = False
+
+    async def apply(self) -> None:
+        start = 0
+        while start < len(self.rows):
+            if start in self.failed:
+                # Rolled back with its run: record the failure without trying it again (a
+                # second try could call Shopify again, or succeed where a retry should wait).
+                row = self.rows[start]
+                status = await _note_failure(
+                    self.tx.session, row.id, self.failed[start], self.attempts[row.id], self.result
+                )
+                self.result.outcomes[status] += 1
+                start += 1
+                continue
+            if start in self.alone:
+                row = self.rows[start]
+                status = await _apply_one(
+                    self.tx, self.runtime, self.shop, row, self.attempts[row.id], self.result
+                )
+                if status == SHOP_ERASED:
+                    self.result.erased = True
+                    return
+                if status not in (InboxStatus.HANDLED, InboxStatus.IGNORED):
+                    # What a failed flush left pending in the session would fail the next
+                    # row's flush too.
+                    await self._reload()
+                self._note(row, status)
+                start += 1
+                continue
+            start = await self._run(start)
+            if self.result.erased:
+                return
+
+    async def _run(self, start: int) -> int:
+        """Apply rows from `start` on, up to `RUN_SIZE` of them or the next row to apply alone,
+        under one savepoint; the position to go on from (`start` again after a failure, the
+        row that raised now to record as failed)."""
+        session = self.tx.session
+        jobs_before = len(self.tx.jobs)
+        savepoint = await session.begin_nested()
+        done: list[tuple[WebhookInbox, str]] = []
+        position = start
+        applying = True
+        try:
+            end = min(len(self.rows), start + RUN_SIZE)
+            marked = 0
+            while position < end and position not in self.alone and position not in self.failed:
+                row = self.rows[position]
+                if row.topic in _READS_MARKS:
+                    # It reads which rows are handled: the run's rows before it must say so.
+                    await session.flush()
+                    await _mark_all(session, done[marked:], self.attempts)
+                    marked = len(done)
+                status = await apply_event(self.tx, self.runtime, self.shop, row)
+                if status == SHOP_ERASED:
+                    self.result.erased = True
+                    break
+                # The row's writes now, so that a failing one is this row's failure (as at a
+                # savepoint's end), not the next row's; with nothing left to write, no statement.
+                await session.flush()
+                done.append((row, status))
+                position += 1
+            applying = False
+            await session.flush()
+            await _mark_all(session, done[marked:], self.attempts)
+        except Exception as exc:
+            await savepoint.rollback()
+            del self.tx.jobs[jobs_before:]
+            self.result.erased = False
+            # A row that raised is recorded as failed on the replay; a failure of the run's own
+            # flush or marks names no row, so each row of the run goes under its own savepoint.
+            if applying:
+                self.failed[position] = exc
+            else:
+                self.alone.update(range(start, position))
+            await self._reload()
+            return start
+        await savepoint.commit()
+        for row, status in done:
+            self.result.outcomes[status] += 1
+            self._note(row, status)
+        if self.result.erased:
+            self.result.outcomes[SHOP_ERASED] += 1
+        return position
+
+    def _note(self, row: WebhookInbox, status: str) -> None:
+        if status == InboxStatus.HANDLED and changes_metrics(row.topic):
+            self.recompute = True
+
+    async def _reload(self) -> None:
+        """After a rolled-back run: forget what the session held (objects the run changed are
+        stale) and read the shop and the claimed rows afresh (still locked by this batch)."""
+        session = self.tx.session
+        session.expunge_all()
+        shop = await session.get(Shop, self.shop.id)
+        if shop is None:
+            raise RuntimeError(f"shop {self.shop.id} vanished inside its own batch")
+        self.shop = shop
+        ids = [row.id for row in self.rows]
+        fresh = {
+            row.id: row
+            for row in (
+                await session.execute(select(WebhookInbox).where(WebhookInbox.id.in_(ids)))
+            ).scalars()
+        }
+        self.rows = [fresh[inbox_id] for inbox_id in ids]
 
 
 async def process_rows(runtime: Runtime, ids: Sequence[int]) -> BatchResult:
@@ -214,23 +342,31 @@ async def _apply_one(
             status = await apply_event(tx, runtime, shop, row)
             if status != SHOP_ERASED:
                 await _mark(session, row, status, attempts + 1)
-    except MalformedPayload as exc:
-        del tx.jobs[jobs_before:]
-        log.warning("inbox row %s has a malformed payload: %s", inbox_id, exc)
-        status = await _record_failure(session, inbox_id, exc, attempts + 1, None)
     except Exception as exc:
         del tx.jobs[jobs_before:]
-        transient = is_transient(exc)
-        if not transient:
-            log.exception("inbox row %s failed", inbox_id)
-        hint = exc.retry_after if isinstance(exc, TransientError) else None
-        delay: float | None = RETRY.delay(attempts + 1, hint)
-        if not transient and attempts + 1 >= MAX_ATTEMPTS:
-            delay = None  # set aside
-        status = await _record_failure(session, inbox_id, exc, attempts + 1, delay)
-        if delay is not None:
-            result.retry_in = delay if result.retry_in is None else min(result.retry_in, delay)
+        status = await _note_failure(session, inbox_id, exc, attempts, result)
     result.outcomes[status] += 1
+    return status
+
+
+async def _note_failure(
+    session: AsyncSession, inbox_id: int, exc: Exception, attempts: int, result: BatchResult
+) -> str:
+    """Record what a row's try raised (its effects rolled back already): set aside when
+    malformed or out of tries, else pending again after a backoff. The status it is left in."""
+    if isinstance(exc, MalformedPayload):
+        log.warning("inbox row %s has a malformed payload: %s", inbox_id, exc)
+        return await _record_failure(session, inbox_id, exc, attempts + 1, None)
+    transient = is_transient(exc)
+    if not transient:
+        log.error("inbox row %s failed", inbox_id, exc_info=exc)
+    hint = exc.retry_after if isinstance(exc, TransientError) else None
+    delay: float | None = RETRY.delay(attempts + 1, hint)
+    if not transient and attempts + 1 >= MAX_ATTEMPTS:
+        delay = None  # set aside
+    status = await _record_failure(session, inbox_id, exc, attempts + 1, delay)
+    if delay is not None:
+        result.retry_in = delay if result.retry_in is None else min(result.retry_in, delay)
     return status
 
 
@@ -243,6 +379,36 @@ async def _mark(session: AsyncSession, row: WebhookInbox, status: str, attempts:
     )
     for key, value in (*values.items(), ("last_error", None), ("retry_at", None)):
         set_committed_value(row, key, value)
+
+
+async def _mark_all(
+    session: AsyncSession, done: list[tuple[WebhookInbox, str]], attempts: dict[int, int]
+) -> None:
+    """`_mark` for a run of rows, in one executemany."""
+    if not done:
+        return
+    now = utcnow()
+    await session.execute(
+        _MARK,
+        [
+            {
+                "inbox_id": row.id,
+                "new_status": status,
+                "new_handled_at": now,
+                "new_attempts": attempts[row.id] + 1,
+            }
+            for row, status in done
+        ],
+    )
+    for row, status in done:
+        for key, value in (
+            ("status", status),
+            ("handled_at", now),
+            ("attempts", attempts[row.id] + 1),
+            ("last_error", None),
+            ("retry_at", None),
+        ):
+            set_committed_value(row, key, value)
 
 
 async def _record_failure(

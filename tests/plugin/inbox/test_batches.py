@@ -4,11 +4,13 @@ row rolled back alone, the retry and give-up rules, and batches that share a sho
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from plugin.app import build_app_runtime
@@ -18,7 +20,13 @@ from plugin.domain.context import EventContext
 from plugin.domain.dispatch import HANDLERS
 from plugin.failures import describe, is_transient
 from plugin.inbox import PROCESS_INBOX, inbox_job_key, record_delivery, wake_after_commit
-from plugin.inbox.batches import _DRAIN_LOCK_NAMESPACE, MAX_ATTEMPTS, drain_shop, process_batch
+from plugin.inbox.batches import (
+    _DRAIN_LOCK_NAMESPACE,
+    MAX_ATTEMPTS,
+    RUN_SIZE,
+    drain_shop,
+    process_batch,
+)
 from plugin.models import Contract, ContractStatusEvent, InboxStatus, Shop, Subscriber
 from plugin.queue import InProcessQueue, TransientError
 from plugin.runtime import Runtime
@@ -29,6 +37,7 @@ from tests.support.payloads import (
     Event,
     contract,
     customer,
+    customer_redact,
     inbox_row,
     next_id,
     process,
@@ -38,6 +47,7 @@ from workers.jobs.inbox import process_inbox
 from workers.registry import JOB_SPECS, JOBS
 
 CREATE = "subscription_contracts/create"
+DAY = timedelta(days=1)
 
 
 @pytest.fixture
@@ -440,3 +450,114 @@ async def test_a_shop_drained_elsewhere_is_looked_at_again_shortly(pg_url: str) 
         async with runtime.engine.begin() as conn:
             await conn.execute(delete(Shop))
         await runtime.close()
+
+
+async def test_a_batch_with_a_malformed_and_a_failing_row_handles_every_other_row_once(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = HANDLERS[CREATE]
+    bad = next_id()
+    tries: list[int] = []
+
+    async def fails_for_one_contract(ctx: EventContext) -> str:
+        await real(ctx)
+        await ctx.session.flush()  # its effect reached the database before it broke
+        if ctx.payload["id"] == bad:
+            tries.append(bad)
+            raise RuntimeError("boom")
+        return InboxStatus.HANDLED
+
+    monkeypatch.setitem(HANDLERS, CREATE, fails_for_one_contract)
+    good = [next_id() for _ in range(2 * RUN_SIZE + 5)]  # rows in several runs on both sides
+    ids = [await store(rt, Event(CREATE, contract(cid))) for cid in good[:RUN_SIZE]]
+    failing = await store(rt, Event(CREATE, contract(bad)))
+    malformed = await store(rt, Event(CREATE, {"id": "not a contract"}))
+    ids += [await store(rt, Event(CREATE, contract(cid))) for cid in good[RUN_SIZE:]]
+
+    result = await process_batch(rt, await shop_id_of(rt))
+
+    assert result.outcomes == {
+        InboxStatus.HANDLED: len(good),
+        InboxStatus.PENDING: 1,
+        InboxStatus.FAILED: 1,
+    }
+    assert tries == [bad]  # rolled back with its run and recorded, not tried a second time
+    handled = [await inbox_row(rt, inbox_id) for inbox_id in ids]
+    assert {(r.status, r.attempts) for r in handled if r} == {(InboxStatus.HANDLED, 1)}
+    failed, set_aside = await inbox_row(rt, failing), await inbox_row(rt, malformed)
+    assert failed is not None and set_aside is not None
+    assert (failed.status, failed.attempts, failed.last_error) == (
+        InboxStatus.PENDING,
+        1,
+        "RuntimeError: boom",
+    )
+    assert (set_aside.status, set_aside.attempts) == (InboxStatus.FAILED, 1)
+    async with rt.sessionmaker() as session:
+        stored = (await session.scalars(select(Contract.contract_id))).all()
+    assert sorted(stored) == sorted(good)  # each once, the failing one not at all
+    assert await count(rt, ContractStatusEvent) == len(good)
+
+
+async def test_a_run_whose_writes_fail_is_applied_again_row_by_row(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = HANDLERS[CREATE]
+    bad = next_id()
+
+    async def leaves_an_invalid_row(ctx: EventContext) -> str:
+        status = await real(ctx)
+        if ctx.payload["id"] == bad:
+            # Not written until the run's own flush, which then fails and names no row.
+            ctx.session.add(Subscriber(shop_id=ctx.shop_id, customer_id=None))
+        return status
+
+    monkeypatch.setitem(HANDLERS, CREATE, leaves_an_invalid_row)
+    good = [next_id() for _ in range(4)]
+    await store(rt, Event(CREATE, contract(good[0])))
+    await store(rt, Event(CREATE, contract(good[1])))
+    failing = await store(rt, Event(CREATE, contract(bad)))
+    await store(rt, Event(CREATE, contract(good[2])))
+    await store(rt, Event(CREATE, contract(good[3])))
+
+    result = await process_batch(rt, await shop_id_of(rt))
+
+    assert result.outcomes[InboxStatus.HANDLED] == len(good)
+    row = await inbox_row(rt, failing)
+    assert row is not None and row.status != InboxStatus.HANDLED and row.last_error
+    async with rt.sessionmaker() as session:
+        stored = (await session.scalars(select(Contract.contract_id))).all()
+    assert sorted(stored) == sorted(good)
+    assert await count(rt, ContractStatusEvent) == len(good)
+
+
+async def test_a_clean_batch_takes_one_savepoint_per_run_not_per_row(rt: Runtime) -> None:
+    rows = 2 * RUN_SIZE + 1
+    for _ in range(rows):
+        await store(rt, Event(CREATE, contract(next_id())))
+    savepoints: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.upper().startswith("SAVEPOINT"):
+            savepoints.append(statement)
+
+    event.listen(rt.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        result = await process_batch(rt, await shop_id_of(rt))
+    finally:
+        event.remove(rt.engine.sync_engine, "before_cursor_execute", note)
+    assert result.outcomes == {InboxStatus.HANDLED: rows}
+    assert len(savepoints) == 3  # runs of 25, 25 and 1
+    assert await count(rt, ContractStatusEvent) == rows
+
+
+async def test_a_redaction_in_a_run_scrubs_the_rows_handled_before_it(rt: Runtime) -> None:
+    cid, customer_id = next_id(), next_id()
+    await store(rt, Event(CREATE, contract(cid, customer_id)))
+    update = await store(rt, Event("customers/update", customer(customer_id), at=T0 + DAY / 2))
+    await store(rt, Event("customers/redact", customer_redact(customer_id), at=T0 + DAY))
+
+    result = await process_batch(rt, await shop_id_of(rt))
+
+    assert result.outcomes == {InboxStatus.HANDLED: 3}
+    row = await inbox_row(rt, update)  # handled in the same run, before the redaction
+    assert row is not None and f"customer{customer_id}@example.com" not in json.dumps(row.payload)
