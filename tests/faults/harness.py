@@ -196,12 +196,20 @@ class Process:
                 self.restarts += 1
                 self._spawn()
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
+    def kill(self, sig: int = signal.SIGKILL, *, timeout: float = 15.0) -> None:
         self._wanted = False
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(sig)
-            self.process.wait(15)
+            self.process.wait(timeout)
         self.process = None
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop it as a supervisor does: SIGTERM, then SIGKILL if it has not exited in time
+        (a worker waits for its running jobs' threads, slow on a loaded machine)."""
+        try:
+            self.kill(signal.SIGTERM, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
 
     def close(self) -> None:
         self.kill()
