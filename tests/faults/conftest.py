@@ -81,8 +81,7 @@ class Stack:
             for process in (*self.webs, *self.workers):
                 process.start()
             for web, url in zip(self.webs, self.urls, strict=True):
-                # Generous: several processes import the app at once on a shared machine.
-                wait_healthy(url, web.process, web.output, timeout=90)
+                wait_healthy(url, web.process, web.output)
         except BaseException:
             self.close()
             raise

@@ -42,10 +42,11 @@ def wait_healthy(
     process: subprocess.Popen[bytes] | None,
     output: Callable[[], str],
     *,
-    timeout: float = 30.0,
+    timeout: float = 90.0,
 ) -> None:
     """Wait until `url` answers `/healthz`; raise with the server's `output()` when its process
-    exits first or `timeout` passes."""
+    exits first or `timeout` passes (generous: on a loaded machine importing the app alone has
+    taken over 30 s)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -70,7 +71,7 @@ class Served:
 
 
 @contextmanager
-def serve(env: dict[str, str], log_path: Path, *, timeout: float = 30.0) -> Iterator[Served]:
+def serve(env: dict[str, str], log_path: Path, *, timeout: float = 90.0) -> Iterator[Served]:
     """`valuehealth serve` on a free port; stdout and stderr go to `log_path`."""
     port = free_port()
     command = [sys.executable, "-m", "plugin.cli", "serve", "--host", "127.0.0.1"]
