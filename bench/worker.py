@@ -303,13 +303,13 @@ class _NoJobs:
         return None
 
 
-async def reference_run(database_url: str, events: list[SimEvent]) -> float:
-    """Store and apply `events` one at a time in event order; the seconds it took."""
+async def reference_run(database_url: str, events: list[SimEvent], *, shop: str = SHOP) -> float:
+    """Store and apply `events` of `shop` one at a time in event order; the seconds it took."""
     runtime = await build_runtime(Settings.from_env(settings_for(database_url)), queue=_NoJobs())
     started = time.perf_counter()
     try:
         for event in events:
-            item = sign(event, SHOP, SECRET)
+            item = sign(event, shop, SECRET)
             stored = await runtime.inbox.store(_delivery(item))
             if stored is not None:
                 await process_rows(runtime, [stored.inbox_id])

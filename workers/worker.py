@@ -5,7 +5,8 @@
   `spec.retry.max_tries`; then the worker logs and gives up, leaving the inbox row pending for
   the sweeper (or a human). Any other exception fails the job for good, as Arq does.
 - Results are not kept: effects live in the database, and a kept result would stop the sweeper
-  from re-enqueueing the same job key for an hour.
+  from re-enqueueing the same job key for an hour. A cron run's result is the exception: it
+  is kept for `CRON_TICK_KEPT_S` as the mark that its tick was taken (see `once_per_tick`).
 - Liveness: every `HEALTH_CHECK_INTERVAL_S` the worker writes a summary to the Redis key
   `<queue name>:health-check` (default `arq:queue:health-check`) with a time to live of the
   interval plus one second. A probe that finds the key missing (`redis-cli GET
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -25,6 +27,7 @@ from typing import Any
 
 from arq import Retry
 from arq.connections import RedisSettings, create_pool
+from arq.cron import CronJob
 from arq.worker import Function, Worker, func
 
 from plugin.db.migrate import require_head
@@ -47,6 +50,9 @@ MAX_JOBS = 10
 # the queue is full: the worker then idles between batches and drains about 40 events/s. A
 # 50 ms poll keeps its jobs slots busy; an idle poll is one ZRANGEBYSCORE on Redis.
 POLL_DELAY_S = 0.05
+# How long a cron run's result marks its tick as taken: far longer than a worker's loop is
+# ever late, and a key per tick costs little (1,440 a day for the minute sweeper).
+CRON_TICK_KEPT_S = 3600
 
 
 def arq_function(name: str, handler: JobHandler, spec: JobSpec, queue_name: str) -> Function:
@@ -76,6 +82,17 @@ def arq_function(name: str, handler: JobHandler, spec: JobSpec, queue_name: str)
     return func(
         run, name=name, timeout=spec.timeout_s, max_tries=spec.retry.max_tries, keep_result=0
     )
+
+
+def once_per_tick(job: CronJob) -> CronJob:
+    """`job` with its result kept, so that each tick runs once however many workers there are.
+
+    Every worker queues each tick under one job id (`<cron name>:<tick>`), and Arq refuses an
+    id only while a queued job or a kept result holds it. A worker whose loop was busy past
+    the tick (CPU-bound batches, a loaded machine) queues it after another worker has already
+    run it; with no result kept, that second job is accepted and runs once Arq's marker of
+    the first run (a minute) expires: the tick twice (python-arq/arq#196)."""
+    return dataclasses.replace(job, keep_result_s=CRON_TICK_KEPT_S, keep_result_forever=False)
 
 
 def worker_settings(
@@ -123,7 +140,7 @@ def worker_settings(
 
     return {
         "functions": [arq_function(n, h, specs.get(n, JobSpec(n)), name) for n, h in jobs.items()],
-        "cron_jobs": list(CRONS) if crons else [],
+        "cron_jobs": [once_per_tick(c) for c in CRONS] if crons else [],
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "queue_name": name,
         "burst": burst,

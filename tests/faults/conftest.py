@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from plugin.db.migrate import upgrade_head
@@ -22,7 +20,7 @@ from tests.faults.harness import (
     web_command,
     worker_command,
 )
-from tests.support.served import free_port
+from tests.support.served import free_port, wait_healthy
 
 
 @pytest.fixture(scope="module")
@@ -40,33 +38,58 @@ def cluster() -> Iterator[PostgresCluster]:
 
 
 class Stack:
-    def __init__(self, cluster: PostgresCluster, root: Path) -> None:
+    """A fresh database and redis-server, `webs` web processes and `workers` worker processes
+    on them (one of each by default); `web`, `worker` and `url` name the first. Whatever was
+    started is stopped again if the stack fails to come up."""
+
+    def __init__(
+        self,
+        cluster: PostgresCluster,
+        root: Path,
+        *,
+        webs: int = 1,
+        workers: int = 1,
+        restart_workers: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.cluster = cluster
+        self.root = root
         self.database_url = cluster.create_database(f"faults_{uuid.uuid4().hex[:8]}")
         upgrade_head(self.database_url)
         self.redis = RedisServer(root)
-        self.redis.start()
-        env = env_for(self.database_url, self.redis.url)
-        self.port = free_port()
-        self.web = Process(web_command(self.port), env, root / "web.log")
-        self.worker = Process(worker_command(), env, root / "worker.log", restart_on_exit=True)
-        self.web.start()
-        self.worker.start()
-        self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(self.web.output())
-            time.sleep(0.1)
+        self.webs: list[Process] = []
+        self.workers: list[Process] = []
+        self.urls: list[str] = []
+        try:
+            self.redis.start()
+            self.env = env_for(self.database_url, self.redis.url, **(env or {}))
+            for i in range(webs):
+                port = free_port()
+                name = "web.log" if webs == 1 else f"web-{i}.log"
+                self.webs.append(Process(web_command(port), self.env, root / name))
+                self.urls.append(f"http://127.0.0.1:{port}")
+            for i in range(workers):
+                name = "worker.log" if workers == 1 else f"worker-{i}.log"
+                self.workers.append(
+                    Process(
+                        worker_command(),
+                        self.env,
+                        root / name,
+                        restart_on_exit=restart_workers,
+                    )
+                )
+            for process in (*self.webs, *self.workers):
+                process.start()
+            for web, url in zip(self.webs, self.urls, strict=True):
+                wait_healthy(url, web.process, web.output)
+        except BaseException:
+            self.close()
+            raise
+        self.web, self.worker, self.url = self.webs[0], self.workers[0], self.urls[0]
 
     def close(self) -> None:
-        self.web.close()
-        self.worker.close()
+        for process in (*self.webs, *self.workers):
+            process.close()
         self.redis.stop()
 
 

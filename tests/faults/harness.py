@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -195,12 +196,20 @@ class Process:
                 self.restarts += 1
                 self._spawn()
 
-    def kill(self, sig: int = signal.SIGKILL) -> None:
+    def kill(self, sig: int = signal.SIGKILL, *, timeout: float = 15.0) -> None:
         self._wanted = False
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(sig)
-            self.process.wait(15)
+            self.process.wait(timeout)
         self.process = None
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop it as a supervisor does: SIGTERM, then SIGKILL if it has not exited in time
+        (a worker waits for its running jobs' threads, slow on a loaded machine)."""
+        try:
+            self.kill(signal.SIGTERM, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
 
     def close(self) -> None:
         self.kill()
@@ -218,7 +227,7 @@ class Delivery:
     body: bytes
     headers: dict[str, str]
     webhook_id: str
-    contract_id: int
+    contract_id: int | None = None
     answers: list[int] = field(default_factory=list)
 
     @property
@@ -246,30 +255,53 @@ def deliveries(contracts: int, *, seed: int) -> list[Delivery]:
 
 
 async def stream(
-    url: str, items: list[Delivery], *, rate: float, seed: int, retry_until: float
+    urls: str | Sequence[str],
+    items: list[Delivery],
+    *,
+    rate: float,
+    seed: int,
+    retry_until: float,
+    in_flight: int = 1,
 ) -> None:
     """Send every delivery at `rate` per second, a third of them twice (duplicates); resend
-    those not yet answered 200 every 2 s (Shopify retries) until all are or `retry_until`."""
-    rng = random.Random(seed)
-    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+    those not yet answered 200 every 2 s (Shopify retries) until all are or `retry_until`.
 
-        async def send(d: Delivery) -> None:
+    With several `urls` (web processes) the deliveries go round robin, and a duplicate goes
+    to the next process at the same moment as its original; up to `in_flight` deliveries are
+    under way at once."""
+    targets = [urls] if isinstance(urls, str) else list(urls)
+    rng = random.Random(seed)
+    slots = asyncio.Semaphore(in_flight)
+    async with httpx.AsyncClient(timeout=10) as client:
+
+        async def send(url: str, d: Delivery) -> None:
             try:
-                response = await client.post("/webhooks", content=d.body, headers=d.headers)
+                response = await client.post(f"{url}/webhooks", content=d.body, headers=d.headers)
                 d.answers.append(response.status_code)
             except httpx.TransportError:
                 d.answers.append(0)  # no answer at all: Shopify retries
 
-        for d in items:
-            tasks = [send(d)] + ([send(d)] if rng.random() < 1 / 3 else [])
-            await asyncio.gather(*tasks)
+        async def deliver(i: int, d: Delivery, twice: bool) -> None:
+            async with slots:
+                first = targets[i % len(targets)]
+                second = targets[(i + 1) % len(targets)]
+                await asyncio.gather(send(first, d), *([send(second, d)] if twice else []))
+
+        running: set[asyncio.Task[None]] = set()
+        for i, d in enumerate(items):
+            task = asyncio.create_task(deliver(i, d, rng.random() < 1 / 3))
+            running.add(task)
+            task.add_done_callback(running.discard)
+            if in_flight == 1:
+                await task  # one at a time, as sent before several were in flight
             await asyncio.sleep(1 / rate)
+        await asyncio.gather(*running)
         while time.monotonic() < retry_until:
             pending = [d for d in items if not d.accepted]
             if not pending:
                 return
-            for d in pending:
-                await send(d)
+            for i, d in enumerate(pending):
+                await send(targets[i % len(targets)], d)
             await asyncio.sleep(2)
 
 
@@ -334,10 +366,9 @@ def worker_command() -> list[str]:
     return [sys.executable, "-m", "tests.faults.worker_proc"]
 
 
-def env_for(database_url: str, redis_url: str) -> dict[str, str]:
+def env_for(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
     return app_env(
         database_url.replace("+asyncpg", ""),
         REDIS_URL=redis_url,
-        SWEEPER_AFTER_SECONDS="5",
-        LOG_LEVEL="WARNING",
+        **{"SWEEPER_AFTER_SECONDS": "5", "LOG_LEVEL": "WARNING", **extra},
     )

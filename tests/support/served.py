@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,28 @@ def app_env(database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+def wait_healthy(
+    url: str,
+    process: subprocess.Popen[bytes] | None,
+    output: Callable[[], str],
+    *,
+    timeout: float = 90.0,
+) -> None:
+    """Wait until `url` answers `/healthz`; raise with the server's `output()` when its process
+    exits first or `timeout` passes (generous: on a loaded machine importing the app alone has
+    taken over 30 s)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
+            raise RuntimeError(f"serve did not start at {url}:\n{output()}")
+        time.sleep(0.1)
+
+
 @dataclass
 class Served:
     url: str
@@ -49,7 +71,7 @@ class Served:
 
 
 @contextmanager
-def serve(env: dict[str, str], log_path: Path, *, timeout: float = 30.0) -> Iterator[Served]:
+def serve(env: dict[str, str], log_path: Path, *, timeout: float = 90.0) -> Iterator[Served]:
     """`valuehealth serve` on a free port; stdout and stderr go to `log_path`."""
     port = free_port()
     command = [sys.executable, "-m", "plugin.cli", "serve", "--host", "127.0.0.1"]
@@ -59,16 +81,7 @@ def serve(env: dict[str, str], log_path: Path, *, timeout: float = 30.0) -> Iter
         )
     served = Served(f"http://127.0.0.1:{port}", process, log_path)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{served.url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not start:\n{served.output()}")
-            time.sleep(0.1)
+        wait_healthy(served.url, process, served.output, timeout=timeout)
         yield served
     finally:
         process.terminate()

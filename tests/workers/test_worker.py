@@ -6,10 +6,14 @@ import asyncio
 import time
 import uuid
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from arq.connections import create_pool
+from arq.utils import to_unix_ms
+from arq.worker import Worker
 from sqlalchemy import select
 
 from plugin.app import create_app
@@ -19,7 +23,7 @@ from plugin.flow.outbox import FIRE_FLOW_TRIGGER, SWEEP_FLOW_TRIGGERS
 from plugin.inbox import PROCESS_INBOX
 from plugin.models import InboxStatus, Shop, WebhookInbox
 from plugin.onboarding import BACKFILL_JOB
-from plugin.queue import JobSpec, RetryPolicy, TransientError
+from plugin.queue import JobSpec, RetryPolicy, TransientError, dumps, loads
 from plugin.review.digest import BUILD_MONTHLY_REVIEWS, BUILD_REVIEW_DIGEST, EMAIL_REVIEW_DIGEST
 from plugin.runtime import Runtime
 from plugin.settings import SettingsError
@@ -303,3 +307,46 @@ async def test_a_key_takes_a_new_job_once_its_job_has_started(arq_env: ArqEnv) -
     assert not await queue.enqueue("probe", 9, key=key)
     await run_burst(arq_env, jobs={"probe": probe})
     assert (ran, accepted) == ([1, 2], [True, False])
+
+
+async def test_a_cron_tick_runs_once_when_a_second_worker_comes_to_it_late(
+    arq_env: ArqEnv,
+) -> None:
+    """Every worker queues each tick of a cron under one job id (`<cron name>:<tick>`), and
+    Arq refuses the id while it names a queued job or a kept result. A worker whose loop was
+    busy past the tick comes to it after another worker has run it: without a kept result its
+    enqueue is accepted and the tick runs a second time (once Arq's minute-long marker of
+    the first run expires). The crons keep their result, so the late worker finds the tick
+    taken and queues nothing."""
+    runs: list[str] = []
+
+    async def probe(ctx: dict[str, Any]) -> None:
+        runs.append(ctx["job_id"])
+
+    options = worker_settings(
+        arq_env.settings, queue_name=arq_env.queue_name, jobs={}, handle_signals=False
+    )
+    sweep = next(c for c in options["cron_jobs"] if c.name == f"cron:{SWEEP_INBOX}")
+    # A name of this test's own: cron job ids are shared by every queue on the Redis server.
+    cron = replace(sweep, name=f"cron:probe-{uuid.uuid4().hex[:8]}", coroutine=probe)
+    pool = await create_pool(
+        options["redis_settings"], job_serializer=dumps, job_deserializer=loads
+    )
+    on_time, late = (
+        Worker(**{**options, "cron_jobs": [replace(cron)], "redis_pool": pool}) for _ in "ab"
+    )
+    tick = datetime.now(tz=on_time.timezone).replace(microsecond=0) - timedelta(seconds=1)
+    for worker in (on_time, late):
+        worker.cron_jobs[0].next_run = tick  # both at the same tick, just due
+    job_id = f"{cron.name}:{to_unix_ms(tick)}"
+    try:
+        await on_time.run_cron(datetime.now(tz=on_time.timezone), 0.5)
+        await on_time.start_jobs([job_id.encode()])
+        await asyncio.gather(*on_time.tasks.values())
+        assert runs == [job_id]
+
+        await late.run_cron(datetime.now(tz=late.timezone), 0.5)
+        assert await arq_env.queued_ids() == []
+    finally:
+        await pool.delete(*(f"arq:{kind}:{job_id}" for kind in ("job", "result", "in-progress")))
+        await pool.aclose()
