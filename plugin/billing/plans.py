@@ -499,3 +499,20 @@ async def list_plans(session: AsyncSession, shop_id: int) -> list[tuple[Plan, li
     for v in versions:
         grouped.setdefault(v.plan_id, []).append(v)
     return [(p, grouped.get(p.id, [])) for p in plans]
+
+
+async def plan_name_of_selling_plan(
+    session: AsyncSession, shop_id: int, selling_plan_gid: str
+) -> str | None:
+    """The name of our plan that offers `selling_plan_gid` (in any of its versions), or None
+    when it is not one of ours. A selling plan's own name says only its frequency ("Delivered
+    every month"); the plan's name is what the merchant and the metrics group contracts by."""
+    rows = await session.execute(
+        select(Plan.name, PlanVersion.selling_plans)
+        .join(PlanVersion, PlanVersion.plan_id == Plan.id)
+        .where(Plan.shop_id == shop_id, PlanVersion.shop_id == shop_id)
+    )
+    for name, selling_plans in rows:
+        if selling_plan_gid in (selling_plans or {}).values():
+            return str(name)
+    return None

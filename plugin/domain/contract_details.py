@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from plugin.billing.plans import plan_name_of_selling_plan
 from plugin.domain.context import EventContext
 from plugin.models import Contract
 from plugin.models.base import utcnow
@@ -52,17 +55,24 @@ async def refresh_details(ctx: EventContext, contract: Contract, contract_gid: s
         return False
     if details is None:
         return False
-    store_details(contract, details, utcnow())
+    await store_details(ctx.session, contract, details, utcnow())
     return True
 
 
-def store_details(contract: Contract, details: ContractDetails, fetched_at: datetime) -> None:
+async def store_details(
+    session: AsyncSession, contract: Contract, details: ContractDetails, fetched_at: datetime
+) -> None:
     """Keep the details Shopify reported at `fetched_at` (worker fetch, backfill or demo).
 
     fetched_at is when Shopify's copy was read, not an event time: an `update` fired after it
-    means an edit our copy predates.
+    means an edit our copy predates. A contract bought through one of our plans is named after
+    the plan; any other after its selling plan.
     """
+    plan_name = details.plan_name
+    if details.selling_plan_gid is not None:
+        ours = await plan_name_of_selling_plan(session, contract.shop_id, details.selling_plan_gid)
+        plan_name = ours or plan_name
     contract.recurring_amount = details.recurring_amount
-    contract.plan_name = details.plan_name[:255] if details.plan_name else None
+    contract.plan_name = plan_name[:255] if plan_name else None
     contract.next_billing_date = details.next_billing_date
     contract.details_fetched_at = fetched_at

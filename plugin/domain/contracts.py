@@ -380,7 +380,7 @@ async def import_contract(
         order = await find_order(session, shop.id, contract.origin_order_id)
         if order is not None:
             await link_order(session, order, contract)
-    store_details(contract, details, observed_at)
+    await store_details(session, contract, details, observed_at)
     await _notify_comeback(session, shop, recorded, facts.status, observed_at)
     await _notify_end(session, shop, recorded)
     return not known

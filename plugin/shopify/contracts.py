@@ -32,7 +32,7 @@ _CONTRACT_FIELDS = """
       billingPolicy { interval intervalCount }
       deliveryPolicy { interval intervalCount }
 """
-_LINE_FIELDS = "id quantity sellingPlanName currentPrice { amount currencyCode }"
+_LINE_FIELDS = "id quantity sellingPlanId sellingPlanName currentPrice { amount currencyCode }"
 
 CONTRACT_QUERY = f"""
 query SubscriptionContractDetails($id: ID!, $after: String) {{
@@ -77,6 +77,8 @@ class ContractDetails:
     origin_order_id: int | None
     # When the subscriber subscribed: a backfilled contract starts here, not on import day.
     created_at: datetime | None = None
+    # The selling plan the contract was bought through: ours when it is one of our plans'.
+    selling_plan_gid: str | None = None
 
 
 async def fetch_contract_details(client: AdminGraphQL, contract_gid: str) -> ContractDetails | None:
@@ -152,6 +154,10 @@ def parse_contract_node(node: dict[str, Any], lines: Iterable[dict[str, Any]]) -
             customer_id=customer_id,
             origin_order_id=parse_gid((node.get("originOrder") or {}).get("id"), "Order"),
             created_at=_utc_moment(node.get("createdAt")),
+            selling_plan_gid=next(
+                (str(line["sellingPlanId"]) for line in line_list if line.get("sellingPlanId")),
+                None,
+            ),
         )
     except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
         raise ShopifyGraphQLError(f"unexpected subscription contract shape for {gid}") from exc

@@ -159,6 +159,11 @@ class FakeContract:
             {
                 "id": self.line_gid(i),
                 "quantity": line.quantity,
+                "sellingPlanId": (
+                    f"gid://shopify/SellingPlan/{line.selling_plan_id}"
+                    if line.selling_plan_id is not None
+                    else None
+                ),
                 "sellingPlanName": line.selling_plan_name,
                 "currentPrice": {"amount": line.price, "currencyCode": self.currency},
             }

@@ -8,17 +8,20 @@ from decimal import Decimal
 
 import pytest
 
+from plugin.db.transaction import transaction
 from plugin.models import (
     Cancellation,
     Contract,
     ContractChange,
     ContractStatusEvent,
     InboxStatus,
+    Plan,
+    PlanVersion,
     Subscriber,
 )
 from plugin.models.base import utcnow
 from plugin.runtime import Runtime
-from tests.plugin.domain.domain_helpers import HookCalls, give_token, one, rows
+from tests.plugin.domain.domain_helpers import HookCalls, give_token, one, rows, shop_of
 from tests.support.fake_shopify import FakeLine, FakeShopify
 from tests.support.payloads import (
     T0,
@@ -258,6 +261,47 @@ async def test_details_fetched_when_the_shop_has_a_token(rt: Runtime, shopify: F
     )
     assert len(shopify.requests_to("graphql.json")) == 2
     assert (await contract_row(rt, cid)).recurring_amount == Decimal("40.00")
+
+
+async def test_a_contract_bought_through_our_plan_is_named_after_the_plan(
+    rt: Runtime, shopify: FakeShopify
+) -> None:
+    # Shopify names the contract's line after the selling plan, which says only its frequency;
+    # the metrics group contracts by the merchant's plan, so ours are named after it.
+    await give_token(rt, shopify)
+    shop = await shop_of(rt)
+    async with transaction(rt.sessionmaker, None) as tx:
+        plan = Plan(
+            shop_id=shop.id, name="Monthly Roast", group_gid="gid://shopify/SellingPlanGroup/1"
+        )
+        tx.session.add(plan)
+        await tx.session.flush()
+        tx.session.add(
+            PlanVersion(
+                shop_id=shop.id,
+                plan_id=plan.id,
+                version=1,
+                discount_type="none",
+                discount_value=Decimal(0),
+                frequencies=[{"interval": "month", "delivery_count": 1, "billing_count": 1}],
+                selling_plans={"month-1-1": "gid://shopify/SellingPlan/7001"},
+            )
+        )
+    ours, theirs = next_id(), next_id()
+    shopify.add_contract(
+        contract_id=ours,
+        customer_id=601,
+        lines=[FakeLine("24.00", 1, "Delivered every month", 7001)],
+    )
+    shopify.add_contract(
+        contract_id=theirs,
+        customer_id=602,
+        lines=[FakeLine("24.00", 1, "Delivered every month", 9999)],
+    )
+    await deliver(rt, Event(CREATE, contract(ours), at=T0))
+    await deliver(rt, Event(CREATE, contract(theirs), at=T0))
+    assert (await contract_row(rt, ours)).plan_name == "Monthly Roast"
+    assert (await contract_row(rt, theirs)).plan_name == "Delivered every month"
 
 
 async def test_details_left_for_backfill_without_a_token(rt: Runtime, shopify: FakeShopify) -> None:
