@@ -184,6 +184,7 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from plugin.demo.initiatives import seed_demo_initiatives
     from plugin.demo.replay import build_demo
     from plugin.demo.simulation import DemoConfig
+    from plugin.queue import InProcessQueue
     from plugin.scoring.summary import format_summary, score_shop_now
     from plugin.shopify.fake import FakeShopify
 
@@ -213,6 +214,9 @@ async def _demo(settings: Settings, args: argparse.Namespace) -> int:
             )
         await seed_demo_initiatives(runtime, config.shop_domain, end.date())
         print(format_summary(await score_shop_now(runtime, config.shop_domain)))
+        # What the build queued (Flow triggers, customer data) runs now, not under the server.
+        if isinstance(runtime.queue, InProcessQueue):
+            await runtime.queue.drain()
         url = f"http://{DEMO_HOST}:{args.port}/demo"
         if args.no_serve:
             print(

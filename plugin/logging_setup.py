@@ -106,6 +106,10 @@ def configure_logging(
         handler.addFilter(RedactingFilter())
         root.addHandler(handler)
     root.setLevel(level)
+    # httpx logs every request's full URL at INFO (a bulk result's signed link among them); our
+    # clients log what a call meant, so only its warnings get through.
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(root.level, logging.WARNING))
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, _DropUvicornAccess) for f in access.filters):
         access.addFilter(_DropUvicornAccess())

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from plugin.app import build_app_runtime, create_app
@@ -144,3 +145,15 @@ async def test_a_full_flow_logs_no_secret_and_correlates_request_and_job(
     }
     job_ids = {line["request_id"] for line in lines if line.get("job") == PROCESS_INBOX}
     assert len(webhook_ids) == 3 and job_ids and job_ids <= webhook_ids
+
+
+async def test_the_http_client_logs_no_request_url(captured: io.StringIO) -> None:
+    # httpx would log each request's full URL at INFO: a bulk result's signed link among them.
+    signed_link = "https://storage.example/bulk.jsonl?X-Goog-Signature=0123456789abcdef"
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, text="{}"))
+    async with httpx.AsyncClient(transport=transport) as client:
+        assert (await client.get(signed_link)).status_code == 200
+    logging.getLogger("plugin").info("after the request")
+    lines = captured.getvalue()
+    assert "after the request" in lines  # the handler is live
+    assert "storage.example" not in lines and "0123456789abcdef" not in lines
