@@ -14,7 +14,7 @@ shops' recomputes throughout. Then, across processes:
   of its own meanwhile; survey invitations excepted: they depend on arrival order by design);
 - each cron ran exactly once per tick, no tick skipped;
 - no two recomputes of one shop overlapped in time (spans taken inside the shop's lock);
-- both workers did work (else the test proves nothing).
+- both workers drained the inbox and ran crons (else the test proves nothing).
 
 The workers note each job, cron run and recompute with its start and end
 (`tests/faults/worker_proc.py`). Marked `faults`: our own PostgreSQL cluster and redis-server.
@@ -217,8 +217,14 @@ async def test_two_webs_and_two_workers_process_each_delivery_once(
         pending = await wait_drained(s.database_url, within_s=300)  # a cap: stops a hung run
         drained_s = time.monotonic() - started
         await applied
-    # A few more cron ticks and the recomputes the last events asked for.
+    # A few more cron ticks and the recomputes the last events asked for (debounced: on a quick
+    # machine the last shop's may still be due when the drain ends).
     await asyncio.sleep(2 * CRON_EVERY_S)
+    for _ in range(60):
+        recomputed = {n.fields["shop"] for n in notes(s.root / "observed") if n.kind == "recompute"}
+        if len(recomputed) >= SHOPS:
+            break
+        await asyncio.sleep(1)
     alive = [w.process is not None and w.process.poll() is None for w in s.workers]
     # Arq cancels its jobs on SIGTERM; the notes of what ran are written.
     await asyncio.gather(*(asyncio.to_thread(w.stop) for w in s.workers))
@@ -285,8 +291,10 @@ async def test_two_webs_and_two_workers_process_each_delivery_once(
 
     # Both processes of each tier did the work.
     assert len(pids) == 2 and all(drains[pid] > 0 for pid in pids), drains
-    assert all(any(n.pid == pid for n in recomputes) for pid in pids)
     assert all(any(n.pid == pid for n in crons) for pid in pids)
+    # Which worker takes a shop's few debounced recomputes is up to timing: on a quick machine
+    # one worker may take them all, so that is reported above, not asserted. The lock itself
+    # is tested across connections in tests/workers/jobs/test_scoring.py.
 
     # Each cron once per tick, none skipped between its first and last run (a worker queues
     # every tick in turn, late or not; the last ones may still have been queued at the stop).

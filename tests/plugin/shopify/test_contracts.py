@@ -62,6 +62,7 @@ async def test_fetch_contract_details(fake: FakeShopify, client: AdminGraphQL) -
         delivery_interval_count=1,
         customer_id=501,
         origin_order_id=9001,
+        selling_plan_gid="gid://shopify/SellingPlan/7001",  # the first line's, like its name
     )
 
 
