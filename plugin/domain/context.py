@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -68,3 +68,6 @@ class EventContext:
 # or SHOP_ERASED when the event deleted the shop's data, its own inbox row included.
 Handler = Callable[[EventContext], Awaitable[str]]
 SHOP_ERASED = "erased"
+# A run handler applies a run of rows (in event order, all of topics it handles) at once and
+# returns the status of each; raising undoes the run, whose rows are then applied one by one.
+RunHandler = Callable[[Tx, Runtime, Shop, Sequence[WebhookInbox]], Awaitable[list[str]]]

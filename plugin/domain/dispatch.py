@@ -1,4 +1,5 @@
-"""Which service handles each webhook topic. Covers exactly plugin.topics.TOPICS (tested)."""
+"""Which service handles each webhook topic: a handler of one row (`HANDLERS`) or of a run of
+rows at once (`RUN_HANDLERS`). Together they cover exactly plugin.topics.TOPICS (tested)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,9 @@ from plugin.domain.billing import (
     handle_billing_cycle,
 )
 from plugin.domain.bulk_operations import handle_bulk_operation_finish
-from plugin.domain.context import Handler
+from plugin.domain.context import Handler, RunHandler
 from plugin.domain.contracts import TOPIC_STATUS, handle_contract_event
-from plugin.domain.fulfillments import handle_fulfillment_event
-from plugin.domain.orders import handle_order
+from plugin.domain.order_events import ORDER_TOPICS, apply_order_events
 from plugin.domain.payment_methods import handle_payment_method_update
 from plugin.domain.privacy import handle_customer_redact, handle_data_request, handle_shop_redact
 from plugin.domain.shops import handle_app_uninstalled, handle_scopes_update
@@ -22,9 +22,6 @@ HANDLERS: dict[str, Handler] = {
     **{topic: handle_contract_event for topic in TOPIC_STATUS},
     **{topic: handle_billing_attempt for topic in ATTEMPT_TOPIC_STATUS},
     **{topic: handle_billing_cycle for topic in CYCLE_TOPIC_KIND},
-    "orders/create": handle_order,
-    "orders/fulfilled": handle_order,
-    "fulfillment_events/create": handle_fulfillment_event,
     "customers/update": handle_customer_update,
     "app/uninstalled": handle_app_uninstalled,
     "app/scopes_update": handle_scopes_update,
@@ -34,3 +31,6 @@ HANDLERS: dict[str, Handler] = {
     "customers/redact": handle_customer_redact,
     "shop/redact": handle_shop_redact,
 }
+
+# The bulk of a shop's events, applied a run at a time (one statement per kind of row).
+RUN_HANDLERS: dict[str, RunHandler] = {topic: apply_order_events for topic in ORDER_TOPICS}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 
 from plugin.db.transaction import Tx
-from plugin.domain.context import EventContext, event_time
-from plugin.domain.dispatch import HANDLERS
+from plugin.domain.context import EventContext, RunHandler, event_time
+from plugin.domain.dispatch import HANDLERS, RUN_HANDLERS
 from plugin.domain.errors import MalformedPayload
 from plugin.domain.shops import note_install_evidence
 from plugin.models import InboxStatus, Shop, WebhookInbox
@@ -25,6 +25,12 @@ _NO_METRIC_EFFECT = frozenset(
 )
 
 
+def run_handler_of(topic: str) -> RunHandler | None:
+    """The handler that applies rows of this topic a run at a time, if it has one: consecutive
+    rows with the same run handler go to it together."""
+    return RUN_HANDLERS.get(topic)
+
+
 def changes_metrics(topic: str) -> bool:
     """Whether a handled event of this topic changes what the shop's metrics read."""
     return topic not in _NO_METRIC_EFFECT
@@ -36,6 +42,10 @@ async def apply_event(tx: Tx, runtime: Runtime, shop: Shop, inbox: WebhookInbox)
 
     Raises MalformedPayload for data no retry can fix.
     """
+    run_handler = RUN_HANDLERS.get(inbox.topic)
+    if run_handler is not None:
+        [status] = await run_handler(tx, runtime, shop, [inbox])
+        return status
     handler = HANDLERS.get(inbox.topic)
     if handler is None:
         log.warning("inbox row %s: no handler for topic %r; ignored", inbox.id, inbox.topic)

@@ -8,7 +8,7 @@ running it on SQLite, and it spares PostgreSQL's path the same work.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from sqlalchemy import Insert, Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plugin.models import Base
 
 M = TypeVar("M", bound=Base)
+S = TypeVar("S", bound=Select[Unpack[tuple[Any, ...]]])
 
 # INSERT … ON CONFLICT DO NOTHING RETURNING, per (dialect, table, columns given, key).
 _inserts: dict[tuple[str, Table, tuple[str, ...], tuple[str, ...]], Insert] = {}
@@ -36,7 +37,7 @@ def _insert_statement(
         statement = (
             insert(table)
             .on_conflict_do_nothing(index_elements=list(key))
-            .returning(table.c[key[0]])
+            .returning(table.c[key[-1]])
         )
         _inserts[cache_key] = statement
     return statement
@@ -56,7 +57,26 @@ async def insert_if_absent(
     return result.first() is not None
 
 
-def lock(query: Select[M]) -> Select[M]:
+async def insert_all_if_absent(
+    session: AsyncSession,
+    model: type[Base],
+    rows: Sequence[Mapping[str, Any]],
+    key: Sequence[str],
+) -> set[Any]:
+    """`insert_if_absent` for many rows with the same columns, in one statement (a multi-row
+    INSERT on PostgreSQL and SQLite alike); the last key column's values of the rows it created.
+    """
+    if not rows:
+        return set()
+    table: Table = model.__table__  # type: ignore[assignment]
+    statement = _insert_statement(
+        session.get_bind().dialect.name, table, tuple(rows[0]), tuple(key)
+    )
+    result = await session.execute(statement, list(rows))
+    return set(result.scalars())
+
+
+def lock(query: S, *, of: Any = None) -> S:
     """`query` as `locked` runs it (FOR NO KEY UPDATE, populate_existing), to build once and run
     with `fetch_locked`.
 
@@ -64,7 +84,7 @@ def lock(query: Select[M]) -> Select[M]:
     of other transactions (a recompute storing scores that reference the subscriber, a status
     event referencing the contract) free instead of queued behind the whole inbox batch.
     """
-    return query.with_for_update(key_share=True).execution_options(populate_existing=True)
+    return query.with_for_update(key_share=True, of=of).execution_options(populate_existing=True)
 
 
 async def fetch_locked(

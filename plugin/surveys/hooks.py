@@ -3,21 +3,30 @@ job's transaction; must be idempotent (a re-run changes nothing)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.models import Contract, Order, Shop
+from plugin.models import Contract, Shop
 from plugin.surveys.cancellations import (
     record_contract_end,
     refresh_system_reason,
     retract_cancellation,
 )
 from plugin.surveys.invitations import (
-    schedule_after_delivery,
-    schedule_fallback,
+    OrderProgress,
+    schedule_invitations,
     settle_invitations,
 )
+
+__all__ = [
+    "OrderProgress",
+    "on_billing_attempt_of_ended_contract",
+    "on_contract_ended",
+    "on_contract_reactivated",
+    "on_orders_progressed",
+]
 
 
 async def on_contract_ended(
@@ -52,15 +61,9 @@ async def on_billing_attempt_of_ended_contract(
     await refresh_system_reason(session, shop, contract)
 
 
-async def on_order_fulfilled(
-    session: AsyncSession, shop: Shop, order: Order, fulfilled_at: datetime
+async def on_orders_progressed(
+    session: AsyncSession, shop: Shop, progress: Sequence[OrderProgress]
 ) -> None:
-    """An order of a subscription was fulfilled (fallback trigger for the NPS invitation)."""
-    await schedule_fallback(session, shop, order, fulfilled_at)
-
-
-async def on_order_delivered(
-    session: AsyncSession, shop: Shop, order: Order, delivered_at: datetime
-) -> None:
-    """A fulfillment event with status `delivered` arrived for an order of a subscription."""
-    await schedule_after_delivery(session, shop, order, delivered_at)
+    """Orders of subscriptions were fulfilled or delivered, or became linked to their contract
+    after either: their NPS invitations' triggers (one call for a whole batch of orders)."""
+    await schedule_invitations(session, shop, progress)

@@ -26,13 +26,14 @@ Life of an invitation (one per order at most: unique (shop, order_id)):
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.domain.rows import insert_if_absent, locked
+from plugin.domain.rows import insert_all_if_absent
 from plugin.models import (
     Contract,
     ContractStatus,
@@ -61,21 +62,6 @@ _UNSENT = (InvitationStatus.SCHEDULED, InvitationStatus.THROTTLED)
 _DECIDED_BY_EVENTS = (*_UNSENT, InvitationStatus.CANCELLED)
 
 
-async def has_live_contract(session: AsyncSession, shop_id: int, subscriber_id: int) -> bool:
-    """Whether the subscriber holds an active or paused contract, as the contracts' status
-    histories settle it (their latest status by event time, whatever the arrival order)."""
-    found = await session.scalar(
-        select(Contract.id)
-        .where(
-            Contract.shop_id == shop_id,
-            Contract.subscriber_id == subscriber_id,
-            Contract.status.in_(LIVE_STATUSES),
-        )
-        .limit(1)
-    )
-    return found is not None
-
-
 def _trigger_of(
     fulfilled_at: datetime | None, delivered_at: datetime | None, settings: SurveySettings
 ) -> tuple[str, datetime] | None:
@@ -89,8 +75,16 @@ def _trigger_of(
 
 
 async def settle_invitations(session: AsyncSession, shop: Shop, subscriber_id: int) -> None:
-    """Decide each of the subscriber's not-yet-sent invitations from the events known, so that
-    the result is the same in whatever order the events arrived:
+    """`settle_invitations_of` for one subscriber."""
+    await settle_invitations_of(session, shop, (subscriber_id,))
+
+
+async def settle_invitations_of(
+    session: AsyncSession, shop: Shop, subscriber_ids: Collection[int]
+) -> None:
+    """Decide each of these subscribers' not-yet-sent invitations from the events known, so
+    that the result is the same in whatever order the events arrived (two statements for any
+    number of subscribers):
 
     - trigger and send time from its order (first delivery, else first fulfilment);
     - cancelled while the subscriber holds no live contract: their contracts' latest statuses
@@ -99,6 +93,8 @@ async def settle_invitations(session: AsyncSession, shop: Shop, subscriber_id: i
     - of the others, in order of send time, each one at least a throttle window away from every
       sent one and from the last one kept before it is scheduled, the rest throttled.
     """
+    if not subscriber_ids:
+        return
     settings = survey_settings(shop)
     await session.flush()  # what the caller changed, before the rows are read again
     rows = (
@@ -111,95 +107,93 @@ async def settle_invitations(session: AsyncSession, shop: Shop, subscriber_id: i
             )
             .where(
                 NpsInvitation.shop_id == shop.id,
-                NpsInvitation.subscriber_id == subscriber_id,
+                NpsInvitation.subscriber_id.in_(set(subscriber_ids)),
                 NpsInvitation.status.in_((*_COUNTING, *_DECIDED_BY_EVENTS)),
             )
+            .order_by(NpsInvitation.id)  # one lock order for every caller
             .with_for_update(of=NpsInvitation)
             .execution_options(populate_existing=True)
         )
     ).all()
-    live: bool | None = None
-    kept: list[datetime] = []
-    unsent: list[NpsInvitation] = []
+    live: set[int] | None = None
+    kept: dict[int, list[datetime]] = {}
+    unsent: dict[int, list[NpsInvitation]] = {}
     for invitation, fulfilled_at, delivered_at in rows:
+        subscriber = invitation.subscriber_id
         if invitation.sent_at is not None or invitation.status not in _DECIDED_BY_EVENTS:
-            kept.append(invitation.sent_at or invitation.send_at)
+            kept.setdefault(subscriber, []).append(invitation.sent_at or invitation.send_at)
             continue
         trigger = _trigger_of(fulfilled_at, delivered_at, settings)
         if trigger is None:  # no order known for it: only the throttle decides
             if invitation.status != InvitationStatus.CANCELLED:
-                unsent.append(invitation)
+                unsent.setdefault(subscriber, []).append(invitation)
             continue
         invitation.trigger, invitation.send_at = trigger
         invitation.expires_at = invitation.send_at + settings.nps_expiry
         if live is None:
-            live = await has_live_contract(session, shop.id, subscriber_id)
-        if not live:
+            live = await _live_subscribers(session, (shop.id,), subscriber_ids)
+        if subscriber not in live:
             invitation.status = InvitationStatus.CANCELLED
         else:
-            unsent.append(invitation)
-    for invitation in sorted(unsent, key=lambda i: (i.send_at, i.order_id)):
-        if any(abs(invitation.send_at - at) < settings.nps_throttle for at in kept):
-            invitation.status = InvitationStatus.THROTTLED
-        else:
-            invitation.status = InvitationStatus.SCHEDULED
-            kept.append(invitation.send_at)
+            unsent.setdefault(subscriber, []).append(invitation)
+    for subscriber, waiting in unsent.items():
+        chosen = kept.setdefault(subscriber, [])
+        for invitation in sorted(waiting, key=lambda i: (i.send_at, i.order_id)):
+            if any(abs(invitation.send_at - at) < settings.nps_throttle for at in chosen):
+                invitation.status = InvitationStatus.THROTTLED
+            else:
+                invitation.status = InvitationStatus.SCHEDULED
+                chosen.append(invitation.send_at)
     await session.flush()
 
 
-async def _invitation_of(
-    session: AsyncSession, shop_id: int, order_id: int
-) -> NpsInvitation | None:
-    return await locked(
-        session,
-        select(NpsInvitation).where(
-            NpsInvitation.shop_id == shop_id, NpsInvitation.order_id == order_id
-        ),
-    )
+@dataclass(frozen=True)
+class OrderProgress:
+    """News about an order of a subscription: its first fulfilment or first delivery became
+    known, or it became linked to its contract after either (`fulfilled`/`delivered` then both
+    say whether the order has one)."""
+
+    order: Order
+    fulfilled: bool
+    delivered: bool
 
 
-async def _schedule(
-    session: AsyncSession, shop: Shop, order: Order, trigger: str, send_at: datetime
-) -> NpsInvitation | None:
-    """The order's invitation (created if new), decided again with the subscriber's others."""
-    assert order.subscriber_id is not None
-    await insert_if_absent(
-        session,
-        NpsInvitation,
-        {
-            "shop_id": shop.id,
-            "subscriber_id": order.subscriber_id,
-            "contract_pk": order.contract_pk,
-            "order_id": order.order_id,
-            "trigger": trigger,
-            "status": InvitationStatus.SCHEDULED,
-            "send_at": send_at,
-            "expires_at": send_at + survey_settings(shop).nps_expiry,
-        },
-        ("shop_id", "order_id"),
-    )
-    await settle_invitations(session, shop, order.subscriber_id)
-    return await _invitation_of(session, shop.id, order.order_id)
-
-
-async def schedule_after_delivery(
-    session: AsyncSession, shop: Shop, order: Order, delivered_at: datetime
-) -> NpsInvitation | None:
-    """Schedule (or move to delivered timing) the invitation for a delivered order."""
-    if order.subscriber_id is None or order.contract_pk is None:
-        return None
-    send_at = delivered_at + survey_settings(shop).nps_delay
-    return await _schedule(session, shop, order, DELIVERED, send_at)
-
-
-async def schedule_fallback(
-    session: AsyncSession, shop: Shop, order: Order, fulfilled_at: datetime
-) -> NpsInvitation | None:
-    """Schedule the fallback invitation for a fulfilled order not (yet) known as delivered."""
-    if order.subscriber_id is None or order.contract_pk is None or order.delivered_at is not None:
-        return None
-    send_at = fulfilled_at + survey_settings(shop).nps_fallback_delay
-    return await _schedule(session, shop, order, FULFILLED_FALLBACK, send_at)
+async def schedule_invitations(
+    session: AsyncSession, shop: Shop, progress: Sequence[OrderProgress]
+) -> None:
+    """The invitation of each order delivered (or, with no delivery known, fulfilled), created
+    if new, then every unsent invitation of their subscribers decided again: one INSERT and the
+    two statements of `settle_invitations_of` for any number of orders."""
+    settings = survey_settings(shop)
+    values: list[dict[str, object]] = []
+    subscribers: set[int] = set()
+    for item in progress:
+        order = item.order
+        if order.subscriber_id is None or order.contract_pk is None:
+            continue
+        if item.delivered and order.delivered_at is not None:
+            trigger, send_at = DELIVERED, order.delivered_at + settings.nps_delay
+        elif item.fulfilled and order.fulfilled_at is not None and order.delivered_at is None:
+            trigger, send_at = FULFILLED_FALLBACK, order.fulfilled_at + settings.nps_fallback_delay
+        else:
+            continue
+        values.append(
+            {
+                "shop_id": shop.id,
+                "subscriber_id": order.subscriber_id,
+                "contract_pk": order.contract_pk,
+                "order_id": order.order_id,
+                "trigger": trigger,
+                "status": InvitationStatus.SCHEDULED,
+                "send_at": send_at,
+                "expires_at": send_at + settings.nps_expiry,
+            }
+        )
+        subscribers.add(order.subscriber_id)
+    if not values:
+        return
+    await insert_all_if_absent(session, NpsInvitation, values, ("shop_id", "order_id"))
+    await settle_invitations_of(session, shop, subscribers)
 
 
 async def _live_subscribers(

@@ -56,10 +56,17 @@ def hook_calls(monkeypatch: pytest.MonkeyPatch) -> HookCalls:
         "on_contract_ended",
         spy("on_contract_ended", lambda contract, status, _at: (contract.contract_id, status)),
     )
-    monkeypatch.setattr(
-        hooks, "on_order_fulfilled", spy("on_order_fulfilled", lambda order, _at: order.order_id)
-    )
-    monkeypatch.setattr(
-        hooks, "on_order_delivered", spy("on_order_delivered", lambda order, _at: order.order_id)
-    )
+    real_progressed = hooks.on_orders_progressed
+
+    async def progressed(session: Any, shop: Any, progress: Any) -> None:
+        # One call for a run of orders, recorded as the news each order brought.
+        for item in progress:
+            order = item.order
+            if item.fulfilled:
+                recorded.calls.append(("on_order_fulfilled", order.order_id, order.fulfilled_at))
+            if item.delivered:
+                recorded.calls.append(("on_order_delivered", order.order_id, order.delivered_at))
+        await real_progressed(session, shop, progress)
+
+    monkeypatch.setattr(hooks, "on_orders_progressed", progressed)
     return recorded

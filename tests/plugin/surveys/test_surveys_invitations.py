@@ -48,10 +48,11 @@ async def deliver(
         assert shop is not None
         if fulfilled:
             order.fulfilled_at = at
-            await hooks.on_order_fulfilled(tx.session, shop, order, at)
         else:
             order.delivered_at = at
-            await hooks.on_order_delivered(tx.session, shop, order, at)
+        progress = hooks.OrderProgress(order, fulfilled=fulfilled, delivered=not fulfilled)
+        await tx.session.flush()
+        await hooks.on_orders_progressed(tx.session, shop, [progress])
 
 
 async def invitations(runtime: Runtime, w: World) -> list[NpsInvitation]:
