@@ -8,7 +8,7 @@ running it on SQLite, and it spares PostgreSQL's path the same work.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 from sqlalchemy import Insert, Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from plugin.models import Base
 
 M = TypeVar("M", bound=Base)
-S = TypeVar("S", bound=Select[Unpack[tuple[Any, ...]]])
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])
 
 # INSERT … ON CONFLICT DO NOTHING RETURNING, per (dialect, table, columns given, key).
 _inserts: dict[tuple[str, Table, tuple[str, ...], tuple[str, ...]], Insert] = {}
