@@ -332,15 +332,32 @@ def _delivery(item: Signed) -> Any:
     )
 
 
-async def keep_only(database_url: str, customers: set[int]) -> None:
-    """Delete every subscriber outside `customers` (their rows go with them) and the delivery
-    events of orders no longer there: what is left is comparable with the reference."""
+def orders_in(events: list[SimEvent]) -> set[int]:
+    """The orders these events name: orders' own, delivery events' and renewals' orders."""
+    found: set[int] = set()
+    for event in events:
+        p = event.payload
+        if event.topic.startswith("orders/"):
+            found.add(int(p["id"]))
+        elif event.topic == "fulfillment_events/create" or p.get("order_id") is not None:
+            found.add(int(p["order_id"]))
+    return found
+
+
+async def keep_only(database_url: str, customers: set[int], orders: set[int]) -> None:
+    """Delete every subscriber outside `customers` (their rows go with them), every order
+    outside `orders` (one-off orders belong to no subscriber) and the delivery events of orders
+    no longer there: what is left is comparable with the reference."""
     engine = make_engine(database_url)
     try:
         async with engine.begin() as conn:
             await conn.execute(
                 text("DELETE FROM subscribers WHERE NOT (customer_id = ANY(:keep))"),
                 {"keep": sorted(customers)},
+            )
+            await conn.execute(
+                text("DELETE FROM orders WHERE NOT (order_id = ANY(:keep))"),
+                {"keep": sorted(orders)},
             )
             await conn.execute(
                 text(
@@ -574,7 +591,7 @@ def main_run(args: argparse.Namespace) -> list[str]:
                 f"in event order in {seconds:.1f} s ({len(in_order) / seconds:,.0f} events/s)",
                 flush=True,
             )
-            asyncio.run(keep_only(ours_url, sample))
+            asyncio.run(keep_only(ours_url, sample, orders_in(in_order)))
             ours_state = asyncio.run(canonical_state(ours_url))
             reference_state = asyncio.run(canonical_state(reference_url))
         differing = [t for t in _STATE_TABLES if ours_state[t] != reference_state[t]]

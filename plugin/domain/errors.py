@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from plugin.failures import describe
 from plugin.queue import TransientError
 
 
@@ -19,3 +22,9 @@ class ContractNotYetKnown(TransientError):
     def __init__(self, contract_id: int) -> None:
         super().__init__(f"subscription contract {contract_id} not known yet", retry_after=30.0)
         self.contract_id = contract_id
+
+
+def waiting_for(contract_ids: Iterable[int]) -> list[str]:
+    """The error recorded on an event row waiting for each of these contracts (`describe` of
+    its `ContractNotYetKnown`): how the inbox finds the rows to try again once one arrives."""
+    return [describe(ContractNotYetKnown(contract_id)) for contract_id in contract_ids]

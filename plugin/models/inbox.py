@@ -38,6 +38,14 @@ class WebhookInbox(IdMixin, Base):
             postgresql_where=text("status = 'pending'"),
             sqlite_where=text("status = 'pending'"),
         ),
+        # The few rows waiting for a retry time, per shop (migration 0018).
+        Index(
+            "ix_webhook_inbox_shop_waiting",
+            "shop_id",
+            "retry_at",
+            postgresql_where=text("status = 'pending' AND retry_at IS NOT NULL"),
+            sqlite_where=text("status = 'pending' AND retry_at IS NOT NULL"),
+        ),
     )
 
     shop_id: Mapped[int] = mapped_column(BigId, ForeignKey("shops.id", ondelete="CASCADE"))

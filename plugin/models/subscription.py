@@ -62,6 +62,8 @@ class Contract(IdMixin, Base):
     __table_args__ = (
         UniqueConstraint("shop_id", "contract_id"),
         Index("ix_contracts_shop_status", "shop_id", "status"),
+        # An order event looks up the contract it started (migration 0018).
+        Index("ix_contracts_origin_order", "shop_id", "origin_order_id"),
     )
 
     shop_id: Mapped[int] = mapped_column(BigId, shop_fk())

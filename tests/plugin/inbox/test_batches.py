@@ -17,17 +17,20 @@ from plugin.app import build_app_runtime
 from plugin.db.locks import advisory_lock
 from plugin.db.transaction import transaction
 from plugin.domain.context import EventContext
-from plugin.domain.dispatch import HANDLERS
+from plugin.domain.dispatch import HANDLERS, RUN_HANDLERS
+from plugin.domain.errors import ContractNotYetKnown
 from plugin.failures import describe, is_transient
 from plugin.inbox import PROCESS_INBOX, inbox_job_key, record_delivery, wake_after_commit
 from plugin.inbox.batches import (
     _DRAIN_LOCK_NAMESPACE,
     MAX_ATTEMPTS,
     RUN_SIZE,
+    BatchResult,
     drain_shop,
     process_batch,
 )
-from plugin.models import Contract, ContractStatusEvent, InboxStatus, Shop, Subscriber
+from plugin.models import Contract, ContractStatusEvent, InboxStatus, Order, Shop, Subscriber
+from plugin.models.base import utcnow
 from plugin.queue import InProcessQueue, TransientError
 from plugin.runtime import Runtime
 from plugin.scoring.requests import RECOMPUTE_SHOP, recompute_key
@@ -35,11 +38,15 @@ from tests.conftest import make_settings
 from tests.support.payloads import (
     T0,
     Event,
+    billing_attempt,
     contract,
     customer,
     customer_redact,
+    deliver,
+    fulfillment_event,
     inbox_row,
     next_id,
+    order,
     process,
     store,
 )
@@ -47,6 +54,8 @@ from workers.jobs.inbox import process_inbox
 from workers.registry import JOB_SPECS, JOBS
 
 CREATE = "subscription_contracts/create"
+ATTEMPT = "subscription_billing_attempts/success"
+SCAN = "fulfillment_events/create"
 DAY = timedelta(days=1)
 
 
@@ -561,3 +570,97 @@ async def test_a_redaction_in_a_run_scrubs_the_rows_handled_before_it(rt: Runtim
     assert result.outcomes == {InboxStatus.HANDLED: 3}
     row = await inbox_row(rt, update)  # handled in the same run, before the redaction
     assert row is not None and f"customer{customer_id}@example.com" not in json.dumps(row.payload)
+
+
+async def count_statements(rt: Runtime, shop_id: int) -> tuple[BatchResult, list[str]]:
+    """One batch of the shop, and the statements it ran."""
+    statements: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(rt.engine.sync_engine, "before_cursor_execute", note)
+    try:
+        result = await process_batch(rt, shop_id)
+    finally:
+        event.remove(rt.engine.sync_engine, "before_cursor_execute", note)
+    return result, statements
+
+
+async def test_order_events_of_a_batch_are_applied_in_one_run_whatever_their_number(
+    rt: Runtime,
+) -> None:
+    cid, origin = next_id(), next_id()
+    await deliver(rt, Event(CREATE, contract(cid, origin_order_id=origin)))
+    orders = [origin, *(next_id() for _ in range(2 * RUN_SIZE))]
+    for order_id in orders:
+        await store(rt, Event("orders/create", order(order_id), at=T0))
+        await store(rt, Event("orders/fulfilled", order(order_id, fulfilled_at=T0 + DAY)))
+        await store(rt, Event(SCAN, fulfillment_event(next_id(), order_id, happened_at=T0 + DAY)))
+
+    result, statements = await count_statements(rt, await shop_id_of(rt))
+
+    assert result.outcomes == {InboxStatus.HANDLED: 3 * len(orders)}
+    # Claim, shop, the run's statements and marks: a few dozen, not a few per row.
+    assert len(statements) < 30 < 3 * len(orders)
+    async with rt.sessionmaker() as session:
+        stored = (await session.execute(select(Order.order_id, Order.delivered_at))).all()
+        linked = await session.scalar(select(Order.contract_pk).where(Order.order_id == origin))
+    assert sorted(stored) == sorted((order_id, T0 + DAY) for order_id in orders)
+    assert linked is not None
+
+
+async def test_a_failing_run_of_order_events_is_applied_again_row_by_row(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = RUN_HANDLERS["orders/create"]
+    bad = next_id()
+
+    async def fails_for_one_order(tx: Any, runtime: Any, shop: Any, rows: Any) -> list[str]:
+        statuses = await real(tx, runtime, shop, rows)
+        await tx.session.flush()  # its effects reached the database before it broke
+        if any(row.payload["id"] == bad for row in rows):
+            raise RuntimeError("boom")
+        return statuses
+
+    for topic in ("orders/create", "orders/fulfilled"):
+        monkeypatch.setitem(RUN_HANDLERS, topic, fails_for_one_order)
+    good = [next_id() for _ in range(5)]
+    ids = [await store(rt, Event("orders/create", order(order_id))) for order_id in good[:2]]
+    failing = await store(rt, Event("orders/create", order(bad)))
+    ids += [await store(rt, Event("orders/create", order(order_id))) for order_id in good[2:]]
+
+    result = await process_batch(rt, await shop_id_of(rt))
+
+    assert result.outcomes == {InboxStatus.HANDLED: len(good), InboxStatus.PENDING: 1}
+    rows = [await inbox_row(rt, inbox_id) for inbox_id in ids]
+    assert {(r.status, r.attempts) for r in rows if r} == {(InboxStatus.HANDLED, 1)}
+    failed = await inbox_row(rt, failing)
+    assert failed is not None and failed.last_error == "RuntimeError: boom"
+    async with rt.sessionmaker() as session:
+        stored = (await session.scalars(select(Order.order_id))).all()
+    assert sorted(stored) == sorted(good)
+
+
+async def test_an_event_that_came_before_its_contract_is_due_once_the_contract_is_handled(
+    rt: Runtime,
+) -> None:
+    cid = next_id()
+    early = await store(rt, Event(ATTEMPT, billing_attempt(next_id(), cid, order_id=next_id())))
+    other = await store(rt, Event(ATTEMPT, billing_attempt(next_id(), next_id())))
+    shop_id = await shop_id_of(rt)
+    await process_batch(rt, shop_id)
+    waiting = await inbox_row(rt, early)
+    assert waiting is not None and waiting.retry_at is not None
+    assert waiting.last_error == describe(ContractNotYetKnown(cid))
+
+    await store(rt, Event(CREATE, contract(cid)))
+    result = await process_batch(rt, shop_id)  # the contract, which makes its event due
+    assert result.outcomes == {InboxStatus.HANDLED: 1}
+    result = await process_batch(rt, shop_id)
+    assert result.outcomes == {InboxStatus.HANDLED: 1}
+    handled, still = await inbox_row(rt, early), await inbox_row(rt, other)
+    assert handled is not None and handled.status == InboxStatus.HANDLED
+    # Waiting for a contract that has not come: its retry time stands.
+    assert still is not None and still.status == InboxStatus.PENDING
+    assert still.retry_at is not None and still.retry_at > utcnow()
