@@ -620,10 +620,21 @@ async def _ingest_all(env: dict[str, str], queue_name: str, signed: list[Signed]
         await runtime.close()
 
 
+def backlog_of(events: int, seed: int) -> list[SimEvent]:
+    """The first `events` events of a simulated shop big enough to have them (the events per
+    subscriber vary with the simulation: grow the shop until there are enough)."""
+    subscribers = max(1, events // 20)
+    while True:
+        found = simulated(subscribers, SHOP, seed)
+        if len(found) >= events:
+            return found[:events]
+        subscribers = subscribers * 3 // 2 + 1
+
+
 def fairness_run(args: argparse.Namespace) -> list[str]:
     """A big shop's backlog, then small shops' events while it drains."""
     rng = random.Random(args.seed)
-    big = simulated(max(1, args.backlog * 1500 // 31_000), SHOP, args.seed)[: args.backlog]
+    big = backlog_of(args.backlog, args.seed)
     small_shops = [f"bench-small-{i}.myshopify.com" for i in range(args.small_shops)]
     small = {
         shop: simulated(2, shop, args.seed + i)[: args.small_events]
