@@ -30,7 +30,7 @@ from plugin.domain.context import EventContext, event_time
 from plugin.domain.errors import MalformedPayload
 from plugin.domain.orders import DELIVERED, OrderState, link_order, progress_of
 from plugin.domain.payloads import first_id, money, require_id, section, text, timestamp
-from plugin.domain.rows import insert_all_if_absent, lock
+from plugin.domain.rows import insert_all_if_absent, lock, write_changed
 from plugin.domain.shops import note_install_evidence
 from plugin.domain.subscribers import Profile, apply_profile
 from plugin.models import (
@@ -50,6 +50,17 @@ from plugin.surveys import hooks
 SCAN_TOPIC = "fulfillment_events/create"
 FULFILLED_TOPIC = "orders/fulfilled"
 ORDER_TOPICS = frozenset({"orders/create", FULFILLED_TOPIC, SCAN_TOPIC})
+# What this module changes on an order and on a subscriber, written in one statement each.
+_ORDER_COLUMNS = (
+    "contract_pk",
+    "subscriber_id",
+    "created_at_shop",
+    "total",
+    "currency",
+    "fulfilled_at",
+    "delivered_at",
+)
+_PROFILE_COLUMNS = ("email", "first_name", "last_name", "locale", "profile_updated_at")
 # Fulfilment statuses that shipped nothing.
 _NOT_FULFILLED = frozenset({"cancelled", "error", "failure"})
 
@@ -186,6 +197,7 @@ async def _apply_profiles(session: AsyncSession, shop_id: int, facts: list[Order
         subscriber = subscribers.get(fact.customer_id) if fact.customer_id is not None else None
         if subscriber is not None:
             apply_profile(subscriber, fact.profile, fact.occurred_at)
+    await write_changed(session, list(subscribers.values()), _PROFILE_COLUMNS)
 
 
 async def _apply_to_orders(
@@ -242,6 +254,7 @@ async def _apply_to_orders(
             order.fulfilled_at = fact.fulfilled_at
     for order_id, contract in (await _claiming_contracts(session, shop.id, orders, facts)).items():
         await link_order(session, orders[order_id], contract)
+    await write_changed(session, list(orders.values()), _ORDER_COLUMNS)
     progress = [
         found
         for order_id, order in orders.items()

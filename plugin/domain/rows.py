@@ -8,13 +8,15 @@ running it on SQLite, and it spares PostgreSQL's path the same work.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Insert, Select, Table
+from sqlalchemy import Insert, Select, Table, Update, bindparam, inspect, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from plugin.models import Base
+from plugin.models.base import IdMixin
 
 M = TypeVar("M", bound=Base)
 S = TypeVar("S", bound=Select[*tuple[Any, ...]])
@@ -74,6 +76,45 @@ async def insert_all_if_absent(
     )
     result = await session.execute(statement, list(rows))
     return set(result.scalars())
+
+
+# UPDATE … SET the columns WHERE id = …, per (table, columns), for `write_changed`.
+_updates: dict[tuple[Table, tuple[str, ...]], Update] = {}
+
+
+async def write_changed(
+    session: AsyncSession, objects: Sequence[IdMixin], columns: Sequence[str]
+) -> None:
+    """Write these columns of the loaded objects changed since they were read, in one
+    executemany UPDATE by id, and take the values as the objects' committed state.
+
+    The unit of work sends one statement per distinct set of changed columns, which for a run
+    of rows is nearly one per row; here every changed object gets the same statement. Other
+    columns' changes are left to the flush.
+    """
+    changed = [obj for obj in objects if inspect(obj).modified]
+    if not changed:
+        return
+    table = cast(Table, inspect(changed[0]).mapper.local_table)
+    key = (table, tuple(columns))
+    statement = _updates.get(key)
+    if statement is None:
+        statement = _updates[key] = (
+            update(table)
+            .where(table.c.id == bindparam("row_id", type_=table.c.id.type))
+            .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns})
+        )
+    values = [{name: getattr(obj, name) for name in columns} for obj in changed]
+    await session.execute(
+        statement,
+        [
+            {"row_id": obj.id, **{f"new_{name}": value for name, value in row.items()}}
+            for obj, row in zip(changed, values, strict=True)
+        ],
+    )
+    for obj, row in zip(changed, values, strict=True):
+        for name, value in row.items():
+            set_committed_value(obj, name, value)
 
 
 def lock(query: S, *, of: Any = None) -> S:
