@@ -2,7 +2,7 @@
 
 1. **Deliveries.** The demo's simulated shop (`plugin.demo.simulation`: contract lifecycle,
    billing successes and failures, skips, orders, fulfilment and delivery events, customer
-   updates), about 31,000 events at 1,500 subscribers. Each is signed as Shopify signs it
+   updates), about 31,000 events at 1,900 subscribers. Each is signed as Shopify signs it
    (HMAC-SHA256 of the body); about 1% are sent twice with the same webhook id, and the order is
    shuffled: each delivery moves by up to `--shuffle-window` places.
 2. **Ingest** (not the figure): every delivery through the webhook endpoint's own function
@@ -722,7 +722,7 @@ async def _waits(url: str, shops: list[str]) -> list[float]:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench worker", description=__doc__)
-    parser.add_argument("--subscribers", type=int, default=1500, help="simulated subscribers")
+    parser.add_argument("--subscribers", type=int, default=1900, help="simulated subscribers")
     parser.add_argument("--duplicates", type=float, default=0.01, help="share sent twice")
     parser.add_argument("--shuffle-window", type=int, default=500, help="places moved at most")
     parser.add_argument(
