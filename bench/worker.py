@@ -2,7 +2,7 @@
 
 1. **Deliveries.** The demo's simulated shop (`plugin.demo.simulation`: contract lifecycle,
    billing successes and failures, skips, orders, fulfilment and delivery events, customer
-   updates), about 31,000 events at 1,900 subscribers. Each is signed as Shopify signs it
+   updates), about 31,000 events at 1,600 subscribers. Each is signed as Shopify signs it
    (HMAC-SHA256 of the body); about 1% are sent twice with the same webhook id, and the order is
    shuffled: each delivery moves by up to `--shuffle-window` places.
 2. **Ingest** (not the figure): every delivery through the webhook endpoint's own function
@@ -58,7 +58,8 @@ from bench.support import (
     use_uvloop,
 )
 from plugin.db.engine import make_engine, make_sessionmaker
-from plugin.demo.simulation import DemoConfig, SimEvent, simulate
+from plugin.demo import payloads
+from plugin.demo.simulation import DemoConfig, PlannedAttempt, SimEvent, simulate
 from plugin.inbox.batches import process_rows
 from plugin.models import Base, InboxStatus, WebhookInbox
 from plugin.runtime import Runtime, build_runtime
@@ -120,10 +121,43 @@ def sign(event: SimEvent, shop: str, secret: str) -> Signed:
 
 
 def simulated(subscribers: int, shop: str, seed: int) -> list[SimEvent]:
+    """The simulated shop's webhooks in event order, with the billing attempts' webhooks that
+    the demo gets from its billing job (a challenge before a 3-D Secure success, then success
+    or failure): the charges the simulation plans, as Shopify would report them."""
     config = DemoConfig(
         subscribers=subscribers, months=24, seed=seed, end=HISTORY_END, shop_domain=shop
     )
-    return list(simulate(config).events)
+    history = simulate(config)
+    attempts: list[SimEvent] = []
+    for number, planned in enumerate(history.attempts, start=1):
+        if planned.settled_at is not None:
+            attempts.append(_attempt(shop, number, planned, planned.at, "challenged", ready=False))
+            if planned.settled_at < HISTORY_END:
+                attempts.append(
+                    _attempt(shop, number, planned, planned.settled_at, "success", ready=True)
+                )
+        else:
+            topic = "success" if planned.error_code is None else "failure"
+            attempts.append(_attempt(shop, number, planned, planned.at, topic, ready=True))
+    return sorted([*history.events, *attempts], key=lambda event: event.at)
+
+
+def _attempt(
+    shop: str, number: int, planned: PlannedAttempt, at: datetime, topic: str, *, ready: bool
+) -> SimEvent:
+    """The `subscription_billing_attempts/{topic}` webhook of a planned attempt."""
+    code = planned.error_code if topic == "failure" else None
+    body = payloads.billing_attempt(
+        attempt_id=7_000_000_000 + number,
+        contract_id=planned.contract_id,
+        order_id=planned.order_id if topic == "success" else None,
+        idempotency_key=f"bench-{planned.contract_id}-{planned.cycle_index}-{number}",
+        error_code=code,
+        error_message=code.replace("_", " ").capitalize() if code else None,
+        ready=ready,
+    )
+    ids = f"{shop}-attempt-{topic}-{number}"
+    return SimEvent(at, f"subscription_billing_attempts/{topic}", body, ids, ids)
 
 
 def shuffled_with_duplicates(
@@ -169,10 +203,13 @@ async def ingest(runtime: Runtime, signed: Iterable[Signed], concurrency: int = 
 
 
 class WorkerProcess:
-    """`python -m workers --queue NAME` in a process of its own, measured for CPU."""
+    """`python -m workers --no-crons --queue NAME` in a process of its own, measured for CPU.
+    No crons: a release of NPS invitations during the drain would send some before the events
+    that decide them arrive, so the final state would depend on the clock, not the deliveries.
+    """
 
     def __init__(self, env: dict[str, str], queue_name: str) -> None:
-        command = [sys.executable, "-m", "workers", "--queue", queue_name]
+        command = [sys.executable, "-m", "workers", "--no-crons", "--queue", queue_name]
         self.process = subprocess.Popen(command, cwd=REPO, env={**os.environ, **env})
         self.meter = CpuMeter(self.process.pid, label="worker")
         self.meter.start()
@@ -722,7 +759,7 @@ async def _waits(url: str, shops: list[str]) -> list[float]:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench worker", description=__doc__)
-    parser.add_argument("--subscribers", type=int, default=1900, help="simulated subscribers")
+    parser.add_argument("--subscribers", type=int, default=1600, help="simulated subscribers")
     parser.add_argument("--duplicates", type=float, default=0.01, help="share sent twice")
     parser.add_argument("--shuffle-window", type=int, default=500, help="places moved at most")
     parser.add_argument(

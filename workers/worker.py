@@ -162,8 +162,12 @@ def build_worker(settings: Settings, **options: Any) -> Worker:
     return Worker(**worker_settings(settings, **options))
 
 
-def run_worker(settings: Settings, *, burst: bool = False, queue_name: str | None = None) -> None:
+def run_worker(
+    settings: Settings, *, burst: bool = False, crons: bool = True, queue_name: str | None = None
+) -> None:
     """Run the worker until stopped (SIGINT/SIGTERM), or until the queue is empty with `burst`.
+    Without `crons` it runs queued jobs only (e.g. workers added for a backlog, or a benchmark
+    that measures event processing alone).
 
     A burst worker drains the queue and leaves the crons to the long-running workers: Arq
     claims each cron run by a key shared by every worker on the Redis server, so a burst run
@@ -177,7 +181,7 @@ def run_worker(settings: Settings, *, burst: bool = False, queue_name: str | Non
         import uvloop
 
         asyncio.set_event_loop(uvloop.new_event_loop())
-    build_worker(settings, burst=burst, queue_name=queue_name, crons=not burst).run()
+    build_worker(settings, burst=burst, queue_name=queue_name, crons=crons and not burst).run()
 
 
 async def worker_alive(settings: Settings, *, queue_name: str | None = None) -> str | None:

@@ -91,12 +91,15 @@ def test_worker_settings_come_from_the_registry_and_settings(tmp_path: Path) -> 
     assert options["health_check_interval"] > 0
 
 
-@pytest.mark.parametrize(("burst", "crons"), [(False, True), (True, False)])
-def test_only_long_running_workers_run_the_crons(
-    burst: bool, crons: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("burst", "asked", "crons"),
+    [(False, True, True), (True, True, False), (False, False, False), (True, False, False)],
+)
+def test_only_long_running_workers_asked_to_run_the_crons_run_them(
+    burst: bool, asked: bool, crons: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Arq claims a cron run by a key every worker on the server shares: a burst run must not
-    take a sweep or a nightly recompute from the workers that stay up."""
+    take a sweep or a nightly recompute from the workers that stay up; `--no-crons` runs none."""
     built: list[dict[str, Any]] = []
 
     class Built:
@@ -110,7 +113,7 @@ def test_only_long_running_workers_run_the_crons(
     monkeypatch.setattr(worker_module, "build_worker", build)
     monkeypatch.setattr(asyncio, "set_event_loop", lambda _loop: None)  # keep the test's loop
     settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/x.db", REDIS_URL="redis://h:6390/2")
-    worker_module.run_worker(settings, burst=burst, queue_name="q")
+    worker_module.run_worker(settings, burst=burst, crons=asked, queue_name="q")
     assert built == [{"burst": burst, "queue_name": "q", "crons": crons}]
     assert bool(worker_settings(settings, **built[0])["cron_jobs"]) is crons
 
