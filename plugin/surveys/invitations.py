@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, SQLColumnExpression, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.domain.rows import insert_if_absent, locked
@@ -61,19 +61,29 @@ _UNSENT = (InvitationStatus.SCHEDULED, InvitationStatus.THROTTLED)
 _DECIDED_BY_EVENTS = (*_UNSENT, InvitationStatus.CANCELLED)
 
 
-async def has_live_contract(session: AsyncSession, shop_id: int, subscriber_id: int) -> bool:
+def _holds_live_contract(
+    shop_id: SQLColumnExpression[int], subscriber_id: SQLColumnExpression[int]
+) -> ColumnElement[bool]:
     """Whether the subscriber holds an active or paused contract, as the contracts' status
     histories settle it (their latest status by event time, whatever the arrival order)."""
-    found = await session.scalar(
-        select(Contract.id)
-        .where(
-            Contract.shop_id == shop_id,
-            Contract.subscriber_id == subscriber_id,
-            Contract.status.in_(LIVE_STATUSES),
-        )
-        .limit(1)
+    return exists().where(
+        Contract.shop_id == shop_id,
+        Contract.subscriber_id == subscriber_id,
+        Contract.status.in_(LIVE_STATUSES),
     )
-    return found is not None
+
+
+def has_unsent_invitation(
+    shop_id: SQLColumnExpression[int], subscriber_id: SQLColumnExpression[int]
+) -> ColumnElement[bool]:
+    """Whether the subscriber has an invitation `settle_invitations` decides again: without
+    one, settling changes nothing (a caller that reads this with its other rows may skip it)."""
+    return exists().where(
+        NpsInvitation.shop_id == shop_id,
+        NpsInvitation.subscriber_id == subscriber_id,
+        NpsInvitation.status.in_(_DECIDED_BY_EVENTS),
+        NpsInvitation.sent_at.is_(None),
+    )
 
 
 def _trigger_of(
@@ -86,6 +96,29 @@ def _trigger_of(
     if fulfilled_at is not None:
         return FULFILLED_FALLBACK, fulfilled_at + settings.nps_fallback_delay
     return None
+
+
+# The subscriber's invitations (locked) with their order's times and whether the subscriber
+# is live, in one statement built once.
+_TO_SETTLE = (
+    select(
+        NpsInvitation,
+        Order.fulfilled_at,
+        Order.delivered_at,
+        _holds_live_contract(NpsInvitation.shop_id, NpsInvitation.subscriber_id),
+    )
+    .outerjoin(
+        Order,
+        (Order.shop_id == NpsInvitation.shop_id) & (Order.order_id == NpsInvitation.order_id),
+    )
+    .where(
+        NpsInvitation.shop_id == bindparam("shop_id"),
+        NpsInvitation.subscriber_id == bindparam("subscriber_id"),
+        NpsInvitation.status.in_((*_COUNTING, *_DECIDED_BY_EVENTS)),
+    )
+    .with_for_update(of=NpsInvitation)
+    .execution_options(populate_existing=True)
+)
 
 
 async def settle_invitations(session: AsyncSession, shop: Shop, subscriber_id: int) -> None:
@@ -102,26 +135,11 @@ async def settle_invitations(session: AsyncSession, shop: Shop, subscriber_id: i
     settings = survey_settings(shop)
     await session.flush()  # what the caller changed, before the rows are read again
     rows = (
-        await session.execute(
-            select(NpsInvitation, Order.fulfilled_at, Order.delivered_at)
-            .outerjoin(
-                Order,
-                (Order.shop_id == NpsInvitation.shop_id)
-                & (Order.order_id == NpsInvitation.order_id),
-            )
-            .where(
-                NpsInvitation.shop_id == shop.id,
-                NpsInvitation.subscriber_id == subscriber_id,
-                NpsInvitation.status.in_((*_COUNTING, *_DECIDED_BY_EVENTS)),
-            )
-            .with_for_update(of=NpsInvitation)
-            .execution_options(populate_existing=True)
-        )
+        await session.execute(_TO_SETTLE, {"shop_id": shop.id, "subscriber_id": subscriber_id})
     ).all()
-    live: bool | None = None
     kept: list[datetime] = []
     unsent: list[NpsInvitation] = []
-    for invitation, fulfilled_at, delivered_at in rows:
+    for invitation, fulfilled_at, delivered_at, live in rows:
         if invitation.sent_at is not None or invitation.status not in _DECIDED_BY_EVENTS:
             kept.append(invitation.sent_at or invitation.send_at)
             continue
@@ -132,8 +150,6 @@ async def settle_invitations(session: AsyncSession, shop: Shop, subscriber_id: i
             continue
         invitation.trigger, invitation.send_at = trigger
         invitation.expires_at = invitation.send_at + settings.nps_expiry
-        if live is None:
-            live = await has_live_contract(session, shop.id, subscriber_id)
         if not live:
             invitation.status = InvitationStatus.CANCELLED
         else:
