@@ -44,9 +44,8 @@ async def subscriber_for(
     """The shop's subscriber for this customer, created if new, locked for this transaction;
     and whether this call created it.
 
-    Looked up first: most customers are known by their orders before their contracts
-    arrive. A new one is inserted and returned in one statement; one inserted by another
-    transaction meanwhile is then read as it is now.
+    Looked up first (one statement when known); a new one is inserted and returned in one
+    more, and one inserted by another transaction meanwhile is then read as it is now.
     """
     key = {"shop_id": shop_id, "customer_id": customer_id}
     subscriber = await fetch_locked(session, _BY_CUSTOMER, key)
