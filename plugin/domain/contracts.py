@@ -10,11 +10,12 @@ newer state (Shopify's subscriptions guide); otherwise the later event time is (
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, Protocol, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.domain.changes import record_change
@@ -23,22 +24,26 @@ from plugin.domain.contract_details import refresh_details, store_details
 from plugin.domain.errors import MalformedPayload
 from plugin.domain.orders import find_order, link_known_order, link_order
 from plugin.domain.payloads import first_id, positive_int, require_id, section, text
-from plugin.domain.rows import insert_if_absent, locked_one
-from plugin.domain.subscribers import subscriber_for
+from plugin.domain.rows import insert_if_absent, insert_returning
+from plugin.domain.subscribers import note_seen, subscriber_for
 from plugin.models import (
     Contract,
     ContractStatus,
     ContractStatusEvent,
     InboxStatus,
+    Order,
     Shop,
+    Subscriber,
 )
 from plugin.shopify.contracts import ContractDetails
 from plugin.shopify.gid import parse_gid
 from plugin.surveys import hooks
+from plugin.surveys.hooks import ContractSurveyRows, survey_rows_columns
 
 log = logging.getLogger(__name__)
 
 PREFIX = "subscription_contracts/"
+CREATE_TOPIC = f"{PREFIX}create"
 # The status a topic means; None: the payload's `status` says (create, update).
 TOPIC_STATUS: dict[str, str | None] = {
     f"{PREFIX}create": None,
@@ -146,15 +151,39 @@ async def find_contract(session: AsyncSession, shop_id: int, contract_id: int) -
     return result.scalar_one_or_none()
 
 
-def _time_key(event: ContractStatusEvent) -> tuple[datetime, int, int]:
+class StatusEntry(Protocol):
+    """One statement of the status history: a `ContractStatusEvent` row, or `Entry`."""
+
+    @property
+    def status(self) -> str: ...
+
+    @property
+    def occurred_at(self) -> datetime: ...
+
+    @property
+    def revision_id(self) -> int | None: ...
+
+
+class Entry(NamedTuple):
+    """A history entry as read with the contract, or about to be added."""
+
+    status: str
+    occurred_at: datetime
+    revision_id: int | None
+
+
+E = TypeVar("E", bound=StatusEntry)
+
+
+def _time_key(event: StatusEntry) -> tuple[datetime, int, int]:
     return (event.occurred_at, event.revision_id or 0, _TIE_RANK[event.status])
 
 
-def _revision_key(event: ContractStatusEvent) -> tuple[int, datetime, int]:
+def _revision_key(event: StatusEntry) -> tuple[int, datetime, int]:
     return (event.revision_id or 0, event.occurred_at, _TIE_RANK[event.status])
 
 
-def arrange(history: list[ContractStatusEvent]) -> list[ContractStatusEvent]:
+def arrange(history: Sequence[E]) -> list[E]:
     """The history oldest first: by event time, except that the entries carrying a revision
     fill their places in revision order. Revisions are Shopify's own sequence, so they beat
     clocks (a delivery's event time can lag); entries without one keep their time's place.
@@ -183,11 +212,11 @@ class Settled:
         return (self.status, self.status_at) == (status, at)
 
 
-def settle(history: list[ContractStatusEvent]) -> Settled:
+def settle(history: Sequence[StatusEntry]) -> Settled:
     """Current status = the latest entry; the contract ended with the first ending after its
     last non-ended entry (cancel then expire: it ended when cancelled)."""
     ordered = arrange(history)
-    ending: ContractStatusEvent | None = None
+    ending: StatusEntry | None = None
     for event in ordered:
         if event.status not in ContractStatus.ENDED:
             ending = None
@@ -204,49 +233,122 @@ def settle(history: list[ContractStatusEvent]) -> Settled:
     )
 
 
-async def _history(session: AsyncSession, contract: Contract) -> list[ContractStatusEvent]:
+_ENTRY_COLUMNS = (
+    ContractStatusEvent.status,
+    ContractStatusEvent.occurred_at,
+    ContractStatusEvent.revision_id,
+)
+
+
+async def _history(session: AsyncSession, contract: Contract) -> list[Entry]:
     result = await session.execute(
-        select(ContractStatusEvent).where(
+        select(*_ENTRY_COLUMNS).where(
             ContractStatusEvent.shop_id == contract.shop_id,
             ContractStatusEvent.contract_pk == contract.id,
         )
     )
-    return list(result.scalars())
+    return [Entry(*row) for row in result]
+
+
+def _terms(facts: ContractFacts) -> dict[str, Any]:
+    """Policy and currency as the event states them (what it leaves out is left as it is)."""
+    terms: dict[str, Any] = {
+        "currency": facts.currency,
+        "billing_interval": facts.billing_interval,
+        "billing_interval_count": facts.billing_interval_count,
+        "delivery_interval": facts.delivery_interval,
+        "delivery_interval_count": facts.delivery_interval_count,
+    }
+    terms = {name: value for name, value in terms.items() if value}
+    if facts.has_billing_policy:
+        terms.update(min_cycles=facts.min_cycles, max_cycles=facts.max_cycles)
+    return terms
 
 
 def _apply_terms(contract: Contract, facts: ContractFacts) -> None:
     """Policy and currency as of the newest event (older events never overwrite them)."""
-    if facts.currency:
-        contract.currency = facts.currency
-    if facts.billing_interval:
-        contract.billing_interval = facts.billing_interval
-    if facts.billing_interval_count:
-        contract.billing_interval_count = facts.billing_interval_count
-    if facts.delivery_interval:
-        contract.delivery_interval = facts.delivery_interval
-    if facts.delivery_interval_count:
-        contract.delivery_interval_count = facts.delivery_interval_count
-    if facts.has_billing_policy:
-        contract.min_cycles = facts.min_cycles
-        contract.max_cycles = facts.max_cycles
+    for name, value in _terms(facts).items():
+        setattr(contract, name, value)
 
 
-@dataclass(frozen=True)
-class Recorded:
-    """A contract after one statement about its status was added to its history."""
+# Whether the contract's origin order is known and not linked to it: only then can
+# `link_known_order` change anything (an order linked already is left as it is).
+_ORIGIN_ORDER_UNLINKED = exists().where(
+    Order.shop_id == Contract.shop_id,
+    Order.order_id == Contract.origin_order_id,
+    or_(Order.contract_pk.is_(None), Order.contract_pk != Contract.id),
+)
+# The subscriber and the contract, both locked, with what the event needs to know about the
+# contract's other rows, and one row per history entry: one statement for what took six.
+# No row when either is new. The survey columns say what the survey hooks would change.
+_SUBSCRIBER_AND_CONTRACT = (
+    select(
+        Subscriber,
+        Contract,
+        _ORIGIN_ORDER_UNLINKED.label("origin_order_unlinked"),
+        *survey_rows_columns(Contract.shop_id, Contract.id, Contract.subscriber_id),
+        *_ENTRY_COLUMNS,
+    )
+    .join(
+        Contract,
+        (Contract.shop_id == Subscriber.shop_id)
+        & (Contract.contract_id == bindparam("contract_id")),
+    )
+    .outerjoin(ContractStatusEvent, ContractStatusEvent.contract_pk == Contract.id)
+    .where(
+        Subscriber.shop_id == bindparam("shop_id"),
+        Subscriber.customer_id == bindparam("customer_id"),
+    )
+    # As `plugin.domain.rows.lock`, of the two rows (the history is read, not locked).
+    .with_for_update(of=(Subscriber, Contract), key_share=True)
+    .execution_options(populate_existing=True)
+)
 
+
+@dataclass
+class _Known:
+    """The subscriber and the contract, locked, with what was read with them."""
+
+    subscriber: Subscriber
     contract: Contract
-    state: Settled
-    newly_ended: bool  # the contract ended, or ended at another time, with this statement
+    created: bool  # the contract is new (this statement inserted it)
+    history: list[Entry]
+    origin_order_unlinked: bool
+    survey_rows: ContractSurveyRows
 
 
-async def record_contract_facts(
-    session: AsyncSession, shop: Shop, facts: ContractFacts, at: datetime, topic: str
-) -> Recorded:
-    """Add what a webhook (or a backfill snapshot) says the contract was at `at` to its history
-    and settle its state; creates the subscriber and the contract when new."""
-    subscriber = await subscriber_for(session, shop.id, facts.customer_id, at)
-    created = await insert_if_absent(
+async def _read_known(session: AsyncSession, shop: Shop, facts: ContractFacts) -> _Known | None:
+    result = await session.execute(
+        _SUBSCRIBER_AND_CONTRACT,
+        {"shop_id": shop.id, "customer_id": facts.customer_id, "contract_id": facts.contract_id},
+    )
+    rows: Sequence[Any] = result.all()  # typed by position below
+    if not rows:
+        return None
+    subscriber, contract, origin_order_unlinked, cancelled_at, unsent_invitations = rows[0][:5]
+    return _Known(
+        subscriber=subscriber,
+        contract=contract,
+        created=False,
+        # Each row's last columns: one history entry (none at all: no history yet).
+        history=[Entry._make(row[-3:]) for row in rows if row[-3] is not None],
+        origin_order_unlinked=bool(origin_order_unlinked),
+        survey_rows=ContractSurveyRows(cancelled_at, bool(unsent_invitations)),
+    )
+
+
+async def _known_or_new(
+    session: AsyncSession, shop: Shop, facts: ContractFacts, at: datetime, *, likely_new: bool
+) -> _Known:
+    """The subscriber and the contract, locked, created when new. A contract's first event
+    (`likely_new`) tries the inserts first; any other the read that finds both."""
+    if not likely_new:
+        known = await _read_known(session, shop, facts)
+        if known is not None:
+            note_seen(known.subscriber, at)
+            return known
+    subscriber, new_subscriber = await subscriber_for(session, shop.id, facts.customer_id, at)
+    contract = await insert_returning(
         session,
         Contract,
         {
@@ -257,34 +359,66 @@ async def record_contract_facts(
             "status_at": at,
             "revision_id": facts.revision_id,
             "started_at": at,
+            # What a new contract takes from its first event (as `record_contract_facts`
+            # would set it right after), so the insert is its only write.
+            **_terms(facts),
+            "currency": facts.currency or shop.currency,
+            "origin_order_id": facts.origin_order_id,
         },
         ("shop_id", "contract_id"),
     )
-    contract = await locked_one(
-        session,
-        select(Contract).where(
-            Contract.shop_id == shop.id, Contract.contract_id == facts.contract_id
-        ),
-    )
+    if contract is not None:
+        # Nothing can refer to a contract that did not exist: no order is linked to it, no
+        # cancellation recorded; nor to a new subscriber: no invitation (others' are unknown).
+        survey_rows = ContractSurveyRows(cancelled_at=None, unsent_invitations=not new_subscriber)
+        return _Known(subscriber, contract, True, [], True, survey_rows)
+    known = await _read_known(session, shop, facts)  # both exist now
+    assert known is not None
+    # The read loaded the subscriber afresh, over what `subscriber_for` noted.
+    note_seen(known.subscriber, at)
+    return known
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A contract after one statement about its status was added to its history."""
+
+    contract: Contract
+    state: Settled
+    newly_ended: bool  # the contract ended, or ended at another time, with this statement
+    order_to_link: bool  # its origin order may be known and not linked to it yet
+    survey_rows: ContractSurveyRows  # as read before this statement
+
+
+async def record_contract_facts(
+    session: AsyncSession, shop: Shop, facts: ContractFacts, at: datetime, topic: str
+) -> Recorded:
+    """Add what a webhook (or a backfill snapshot) says the contract was at `at` to its history
+    and settle its state; creates the subscriber and the contract when new."""
+    known = await _known_or_new(session, shop, facts, at, likely_new=topic == CREATE_TOPIC)
+    contract, created, history = known.contract, known.created, known.history
     before_status = None if created else contract.status
     before_ended_at = None if created else contract.ended_at
 
-    await insert_if_absent(
-        session,
-        ContractStatusEvent,
-        {
-            "shop_id": shop.id,
-            "contract_pk": contract.id,
-            "status": facts.status,
-            "occurred_at": at,
-            "revision_id": facts.revision_id,
-            "topic": topic,
-        },
-        ("contract_pk", "status", "occurred_at"),
-    )
-    state = settle(await _history(session, contract))
-    if created:
-        contract.currency = facts.currency or shop.currency
+    if (facts.status, at) not in {(entry.status, entry.occurred_at) for entry in history}:
+        added = await insert_if_absent(
+            session,
+            ContractStatusEvent,
+            {
+                "shop_id": shop.id,
+                "contract_pk": contract.id,
+                "status": facts.status,
+                "occurred_at": at,
+                "revision_id": facts.revision_id,
+                "topic": topic,
+            },
+            ("contract_pk", "status", "occurred_at"),
+        )
+        if added:
+            history.append(Entry(facts.status, at, facts.revision_id))
+        else:  # another transaction added it since the read: the history as it is now
+            history = await _history(session, contract)
+    state = settle(history)
     if created or state.is_latest(facts.status, at):
         _apply_terms(contract, facts)
     contract.status = state.status
@@ -296,40 +430,61 @@ async def record_contract_facts(
     change = TOPIC_CHANGE.get(topic)
     if change is not None:
         await record_change(session, shop_id=shop.id, contract_pk=contract.id, kind=change, at=at)
-    if contract.origin_order_id is None and facts.origin_order_id is not None:
+    origin_newly_known = contract.origin_order_id is None and facts.origin_order_id is not None
+    if origin_newly_known:
         contract.origin_order_id = facts.origin_order_id
     await session.flush()
     ended = contract.ended_at
     newly_ended = before_status not in ContractStatus.ENDED or before_ended_at != ended
-    return Recorded(contract, state, ended is not None and newly_ended)
+    return Recorded(
+        contract,
+        state,
+        ended is not None and newly_ended,
+        order_to_link=origin_newly_known or known.origin_order_unlinked,
+        survey_rows=known.survey_rows,
+    )
 
 
 async def _notify_comeback(
-    session: AsyncSession, shop: Shop, recorded: Recorded, status: str, at: datetime
+    session: AsyncSession,
+    shop: Shop,
+    recorded: Recorded,
+    status: str,
+    at: datetime,
+    known: ContractSurveyRows | None,
 ) -> None:
     """A non-ending status at `at` retracts a cancellation that ended the contract before it.
-    Called before `_notify_end`: a late comeback can move the end to a later cancel."""
+    Called before `_notify_end`: a late comeback can move the end to a later cancel.
+    `known`: the survey rows as read with the contract, still valid (None: not known)."""
     if status not in ContractStatus.ENDED:
         await session.flush()
-        await hooks.on_contract_reactivated(session, shop, recorded.contract, at)
+        await hooks.on_contract_reactivated(session, shop, recorded.contract, at, known=known)
 
 
-async def _notify_end(session: AsyncSession, shop: Shop, recorded: Recorded) -> None:
+async def _notify_end(
+    session: AsyncSession, shop: Shop, recorded: Recorded, known: ContractSurveyRows | None
+) -> None:
     contract, end_status = recorded.contract, recorded.state.end_status
     if recorded.newly_ended and contract.ended_at is not None and end_status is not None:
         await session.flush()
-        await hooks.on_contract_ended(session, shop, contract, end_status, contract.ended_at)
+        await hooks.on_contract_ended(
+            session, shop, contract, end_status, contract.ended_at, known=known
+        )
 
 
 async def handle_contract_event(ctx: EventContext) -> str:
     facts = parse_contract(ctx.payload, ctx.topic)
     recorded = await record_contract_facts(ctx.session, ctx.shop, facts, ctx.occurred_at, ctx.topic)
     contract = recorded.contract
-    if contract.origin_order_id is not None:
+    if contract.origin_order_id is not None and recorded.order_to_link:
+        # An invitation this schedules for the order is settled by the scheduling itself, with
+        # the contract's new status written already: `survey_rows` needs no update for it.
         await link_known_order(ctx, contract.origin_order_id, contract)
     await refresh_details(ctx, contract, facts.gid)
-    await _notify_comeback(ctx.session, ctx.shop, recorded, facts.status, ctx.occurred_at)
-    await _notify_end(ctx.session, ctx.shop, recorded)
+    await _notify_comeback(
+        ctx.session, ctx.shop, recorded, facts.status, ctx.occurred_at, recorded.survey_rows
+    )
+    await _notify_end(ctx.session, ctx.shop, recorded, recorded.survey_rows)
     return InboxStatus.HANDLED
 
 
@@ -381,6 +536,6 @@ async def import_contract(
         if order is not None:
             await link_order(session, order, contract)
     await store_details(session, contract, details, observed_at)
-    await _notify_comeback(session, shop, recorded, facts.status, observed_at)
-    await _notify_end(session, shop, recorded)
+    await _notify_comeback(session, shop, recorded, facts.status, observed_at, None)
+    await _notify_end(session, shop, recorded, None)
     return not known

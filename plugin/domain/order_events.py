@@ -5,7 +5,7 @@ These are most of a shop's events (each renewal brings an order, its fulfilment 
 scans), so they are applied a run at a time, with one statement per kind of row rather than a
 handful per event: the scans in one INSERT, the subscribers and orders locked in one SELECT
 each, new orders in one INSERT, the contracts they belong to in at most two SELECTs, the
-changes in one flush and the NPS invitations they trigger in three statements.
+changes in one flush and the NPS invitations they trigger in two statements.
 
 The result is the one-row-at-a-time result whatever the arrival order, as every field is one of:
 - the latest value by event order (an order's date, total, currency; a subscriber's profile);

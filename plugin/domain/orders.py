@@ -10,12 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Insert, bindparam, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.domain.context import EventContext
-from plugin.domain.rows import fetch_locked, fetch_locked_one, lock
+from plugin.domain.rows import fetch_locked, fetch_locked_one, insert_returning, lock
 from plugin.models import (
     Contract,
     FulfillmentEvent,
@@ -37,28 +36,12 @@ async def order_row(
     the row (an order webhook or a renewal's billing attempt), it starts with the deliveries
     already stored for it: a fulfillment event that came first found no order to date.
     """
-    dialect = session.get_bind().dialect.name
     values = {"shop_id": shop_id, "order_id": order_id, "created_at_shop": created_at}
-    created = (await session.execute(_new_order(dialect), values)).scalar_one_or_none()
+    created = await insert_returning(session, Order, values, ("shop_id", "order_id"))
     if created is not None:
         created.delivered_at = await first_delivery(session, shop_id, order_id)
         return created
     return await fetch_locked_one(session, _ORDER, {"shop_id": shop_id, "order_id": order_id})
-
-
-_new_orders: dict[str, Insert] = {}
-
-
-def _new_order(dialect: str) -> Insert:
-    statement = _new_orders.get(dialect)
-    if statement is None:
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = _new_orders[dialect] = (
-            insert(Order)
-            .on_conflict_do_nothing(index_elements=["shop_id", "order_id"])
-            .returning(Order)
-        )
-    return statement
 
 
 async def find_order(session: AsyncSession, shop_id: int, order_id: int) -> Order | None:

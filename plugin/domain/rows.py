@@ -117,6 +117,28 @@ async def write_changed(
             set_committed_value(obj, name, value)
 
 
+# INSERT … ON CONFLICT DO NOTHING RETURNING the ORM entity, per (dialect, model, key).
+_entity_inserts: dict[tuple[str, type[Base], tuple[str, ...]], Insert] = {}
+
+
+async def insert_returning(
+    session: AsyncSession, model: type[M], values: dict[str, Any], key: Sequence[str]
+) -> M | None:
+    """INSERT … ON CONFLICT (key) DO NOTHING RETURNING the row: the new row as an object of the
+    session when this call created it (in one statement, and locked as any row this
+    transaction wrote), None when the key was taken."""
+    dialect = session.get_bind().dialect.name
+    cache_key = (dialect, model, tuple(key))
+    statement = _entity_inserts.get(cache_key)
+    if statement is None:
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = _entity_inserts[cache_key] = (
+            insert(model).on_conflict_do_nothing(index_elements=list(key)).returning(model)
+        )
+    result = await session.execute(statement, values)
+    return result.scalar_one_or_none()
+
+
 def lock(query: S, *, of: Any = None) -> S:
     """`query` as `locked` runs it (FOR NO KEY UPDATE, populate_existing), to build once and run
     with `fetch_locked`.

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.domain.context import EventContext
 from plugin.domain.payloads import require_id, text
-from plugin.domain.rows import fetch_locked, fetch_locked_one, insert_if_absent, lock
+from plugin.domain.rows import fetch_locked, fetch_locked_one, insert_returning, lock
 from plugin.models import InboxStatus, Subscriber
 
 
@@ -40,20 +40,29 @@ class Profile:
 
 async def subscriber_for(
     session: AsyncSession, shop_id: int, customer_id: int, seen_at: datetime
-) -> Subscriber:
-    """The shop's subscriber for this customer, created if new, locked for this transaction."""
-    await insert_if_absent(
-        session,
-        Subscriber,
-        {"shop_id": shop_id, "customer_id": customer_id, "first_seen_at": seen_at},
-        ("shop_id", "customer_id"),
-    )
-    subscriber = await fetch_locked_one(
-        session, _BY_CUSTOMER, {"shop_id": shop_id, "customer_id": customer_id}
-    )
+) -> tuple[Subscriber, bool]:
+    """The shop's subscriber for this customer, created if new, locked for this transaction;
+    and whether this call created it.
+
+    Looked up first (one statement when known); a new one is inserted and returned in one
+    more, and one inserted by another transaction meanwhile is then read as it is now.
+    """
+    key = {"shop_id": shop_id, "customer_id": customer_id}
+    subscriber = await fetch_locked(session, _BY_CUSTOMER, key)
+    if subscriber is None:
+        values = {**key, "first_seen_at": seen_at}
+        created = await insert_returning(session, Subscriber, values, tuple(key))
+        if created is not None:
+            return created, True
+        subscriber = await fetch_locked_one(session, _BY_CUSTOMER, key)
+    note_seen(subscriber, seen_at)
+    return subscriber, False
+
+
+def note_seen(subscriber: Subscriber, seen_at: datetime) -> None:
+    """The subscriber was seen at `seen_at` (an event time): first seen at the earliest."""
     if seen_at < subscriber.first_seen_at:
         subscriber.first_seen_at = seen_at
-    return subscriber
 
 
 async def find_subscriber(

@@ -31,11 +31,12 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ScalarSelect, SQLColumnExpression, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.domain.rows import insert_if_absent, locked
+from plugin.domain.rows import insert_if_absent, insert_returning, locked
 from plugin.models import (
     BillingAttempt,
     BillingAttemptStatus,
@@ -65,6 +66,39 @@ CADENCE_REASON = "cadence_reason"
 SUBSCRIBER = "subscriber"
 
 
+def _last_attempt(column: SQLColumnExpression[Any]) -> ScalarSelect[Any]:
+    """`column` of the contract's last billing attempt at or before the end."""
+    return (
+        select(column)
+        .where(
+            BillingAttempt.shop_id == bindparam("shop_id"),
+            BillingAttempt.contract_pk == bindparam("contract_pk"),
+            BillingAttempt.occurred_at <= bindparam("at"),
+        )
+        .order_by(BillingAttempt.occurred_at.desc(), BillingAttempt.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+# What `system_reason` reads, in one statement built once: the last attempt's status and time,
+# and who made the ending status's latest entry at or before the end.
+_REASON_FACTS = select(
+    _last_attempt(BillingAttempt.status),
+    _last_attempt(BillingAttempt.occurred_at),
+    select(ContractStatusEvent.source)
+    .where(
+        ContractStatusEvent.shop_id == bindparam("shop_id"),
+        ContractStatusEvent.contract_pk == bindparam("contract_pk"),
+        ContractStatusEvent.status == bindparam("status"),
+        ContractStatusEvent.occurred_at <= bindparam("at"),
+    )
+    .order_by(ContractStatusEvent.occurred_at.desc())
+    .limit(1)
+    .scalar_subquery(),
+)
+
+
 async def system_reason(
     session: AsyncSession, shop_id: int, contract: Contract, status: str, occurred_at: datetime
 ) -> str:
@@ -73,36 +107,15 @@ async def system_reason(
         return PAYMENT_FAILED
     if status == ContractStatus.EXPIRED:
         return EXPIRED
-    last_attempt = (
-        await session.execute(
-            select(BillingAttempt.status, BillingAttempt.occurred_at)
-            .where(
-                BillingAttempt.shop_id == shop_id,
-                BillingAttempt.contract_pk == contract.id,
-                BillingAttempt.occurred_at <= occurred_at,
-            )
-            .order_by(BillingAttempt.occurred_at.desc(), BillingAttempt.id.desc())
-            .limit(1)
-        )
-    ).first()
+    params = {"shop_id": shop_id, "contract_pk": contract.id, "status": status, "at": occurred_at}
+    attempt_status, attempt_at, status_source = (await session.execute(_REASON_FACTS, params)).one()
     if (
-        last_attempt is not None
-        and last_attempt.status == BillingAttemptStatus.FAILURE
-        and last_attempt.occurred_at >= occurred_at - DUNNING_WINDOW
+        attempt_status == BillingAttemptStatus.FAILURE
+        and attempt_at is not None
+        and attempt_at >= occurred_at - DUNNING_WINDOW
     ):
         return PAYMENT_FAILED
-    source = await session.scalar(
-        select(ContractStatusEvent.source)
-        .where(
-            ContractStatusEvent.shop_id == shop_id,
-            ContractStatusEvent.contract_pk == contract.id,
-            ContractStatusEvent.status == status,
-            ContractStatusEvent.occurred_at <= occurred_at,
-        )
-        .order_by(ContractStatusEvent.occurred_at.desc())
-        .limit(1)
-    )
-    if source == "merchant":
+    if status_source == "merchant":
         return MERCHANT_CANCELLED
     return UNKNOWN
 
@@ -119,18 +132,43 @@ async def cancellation_of(
     )
 
 
+def cancelled_at_of(
+    shop_id: SQLColumnExpression[int], contract_pk: SQLColumnExpression[int]
+) -> ScalarSelect[datetime | None]:
+    """The contract's recorded end (None: no cancellation row, or only an answer), for a caller
+    that reads it with its other rows to know whether `retract_cancellation` can change
+    anything."""
+    return (
+        select(Cancellation.cancelled_at)
+        .where(Cancellation.shop_id == shop_id, Cancellation.contract_pk == contract_pk)
+        .scalar_subquery()
+    )
+
+
+def may_retract(cancelled_at: datetime | None, reactivated_at: datetime) -> bool:
+    """Whether a cancellation ending the contract at `cancelled_at` is retracted by a comeback
+    at `reactivated_at` (a same-instant ending wins, as in the domain's tie-break)."""
+    return cancelled_at is not None and cancelled_at < reactivated_at
+
+
 async def record_contract_end(
-    session: AsyncSession, shop: Shop, contract: Contract, status: str, occurred_at: datetime
+    session: AsyncSession,
+    shop: Shop,
+    contract: Contract,
+    status: str,
+    occurred_at: datetime,
+    *,
+    settle: bool = True,
 ) -> Cancellation:
     """The webhook side of the join. Idempotent: the same end recorded twice changes nothing;
-    a different end time (the domain settled the history differently) replaces the old one."""
-    await insert_if_absent(
+    a different end time (the domain settled the history differently) replaces the old one.
+    `settle=False`: the caller knows the subscriber has no invitation to decide again."""
+    cancellation = await insert_returning(
         session,
         Cancellation,
         {"shop_id": shop.id, "contract_pk": contract.id, "subscriber_id": contract.subscriber_id},
         ("shop_id", "contract_pk"),
-    )
-    cancellation = await cancellation_of(session, shop.id, contract.id)
+    ) or await cancellation_of(session, shop.id, contract.id)
     assert cancellation is not None
     if cancellation.cancelled_at != occurred_at or cancellation.end_status != status:
         cancellation.cancelled_at = occurred_at
@@ -141,8 +179,9 @@ async def record_contract_end(
             )
             cancellation.reason_version = None
             cancellation.reason_source = ReasonSource.SYSTEM
-    # The subscriber's unsent invitations are cancelled if this end left no live contract.
-    await settle_invitations(session, shop, contract.subscriber_id)
+    if settle:
+        # The subscriber's unsent invitations are cancelled if this end left no live contract.
+        await settle_invitations(session, shop, contract.subscriber_id)
     await session.flush()
     return cancellation
 
@@ -228,11 +267,7 @@ async def retract_cancellation(
       becomes a cancel attempt when none comes (`finalise_cancel_answers`).
     """
     cancellation = await cancellation_of(session, shop.id, contract.id)
-    if (
-        cancellation is None
-        or cancellation.cancelled_at is None
-        or cancellation.cancelled_at >= reactivated_at
-    ):
+    if cancellation is None or not may_retract(cancellation.cancelled_at, reactivated_at):
         return False
     answered_at = (
         cancellation.answered_at if cancellation.reason_source == ReasonSource.CUSTOMER else None

@@ -30,7 +30,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, SQLColumnExpression, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.domain.rows import insert_all_if_absent
@@ -62,6 +62,31 @@ _UNSENT = (InvitationStatus.SCHEDULED, InvitationStatus.THROTTLED)
 _DECIDED_BY_EVENTS = (*_UNSENT, InvitationStatus.CANCELLED)
 
 
+def _holds_live_contract(
+    shop_id: SQLColumnExpression[int], subscriber_id: SQLColumnExpression[int]
+) -> ColumnElement[bool]:
+    """Whether the subscriber holds an active or paused contract, as the contracts' status
+    histories settle it (their latest status by event time, whatever the arrival order)."""
+    return exists().where(
+        Contract.shop_id == shop_id,
+        Contract.subscriber_id == subscriber_id,
+        Contract.status.in_(LIVE_STATUSES),
+    )
+
+
+def has_unsent_invitation(
+    shop_id: SQLColumnExpression[int], subscriber_id: SQLColumnExpression[int]
+) -> ColumnElement[bool]:
+    """Whether the subscriber has an invitation `settle_invitations` decides again: without
+    one, settling changes nothing (a caller that reads this with its other rows may skip it)."""
+    return exists().where(
+        NpsInvitation.shop_id == shop_id,
+        NpsInvitation.subscriber_id == subscriber_id,
+        NpsInvitation.status.in_(_DECIDED_BY_EVENTS),
+        NpsInvitation.sent_at.is_(None),
+    )
+
+
 def _trigger_of(
     fulfilled_at: datetime | None, delivered_at: datetime | None, settings: SurveySettings
 ) -> tuple[str, datetime] | None:
@@ -74,6 +99,30 @@ def _trigger_of(
     return None
 
 
+# The subscribers' invitations (locked, in one order for every caller) with their order's
+# times and whether their subscriber is live, in one statement built once.
+_TO_SETTLE = (
+    select(
+        NpsInvitation,
+        Order.fulfilled_at,
+        Order.delivered_at,
+        _holds_live_contract(NpsInvitation.shop_id, NpsInvitation.subscriber_id),
+    )
+    .outerjoin(
+        Order,
+        (Order.shop_id == NpsInvitation.shop_id) & (Order.order_id == NpsInvitation.order_id),
+    )
+    .where(
+        NpsInvitation.shop_id == bindparam("shop_id"),
+        NpsInvitation.subscriber_id.in_(bindparam("subscriber_ids", expanding=True)),
+        NpsInvitation.status.in_((*_COUNTING, *_DECIDED_BY_EVENTS)),
+    )
+    .order_by(NpsInvitation.id)
+    .with_for_update(of=NpsInvitation)
+    .execution_options(populate_existing=True)
+)
+
+
 async def settle_invitations(session: AsyncSession, shop: Shop, subscriber_id: int) -> None:
     """`settle_invitations_of` for one subscriber."""
     await settle_invitations_of(session, shop, (subscriber_id,))
@@ -83,7 +132,7 @@ async def settle_invitations_of(
     session: AsyncSession, shop: Shop, subscriber_ids: Collection[int]
 ) -> None:
     """Decide each of these subscribers' not-yet-sent invitations from the events known, so
-    that the result is the same in whatever order the events arrived (two statements for any
+    that the result is the same in whatever order the events arrived (one statement for any
     number of subscribers):
 
     - trigger and send time from its order (first delivery, else first fulfilment);
@@ -99,26 +148,12 @@ async def settle_invitations_of(
     await session.flush()  # what the caller changed, before the rows are read again
     rows = (
         await session.execute(
-            select(NpsInvitation, Order.fulfilled_at, Order.delivered_at)
-            .outerjoin(
-                Order,
-                (Order.shop_id == NpsInvitation.shop_id)
-                & (Order.order_id == NpsInvitation.order_id),
-            )
-            .where(
-                NpsInvitation.shop_id == shop.id,
-                NpsInvitation.subscriber_id.in_(set(subscriber_ids)),
-                NpsInvitation.status.in_((*_COUNTING, *_DECIDED_BY_EVENTS)),
-            )
-            .order_by(NpsInvitation.id)  # one lock order for every caller
-            .with_for_update(of=NpsInvitation)
-            .execution_options(populate_existing=True)
+            _TO_SETTLE, {"shop_id": shop.id, "subscriber_ids": sorted(set(subscriber_ids))}
         )
     ).all()
-    live: set[int] | None = None
     kept: dict[int, list[datetime]] = {}
     unsent: dict[int, list[NpsInvitation]] = {}
-    for invitation, fulfilled_at, delivered_at in rows:
+    for invitation, fulfilled_at, delivered_at, live in rows:
         subscriber = invitation.subscriber_id
         if invitation.sent_at is not None or invitation.status not in _DECIDED_BY_EVENTS:
             kept.setdefault(subscriber, []).append(invitation.sent_at or invitation.send_at)
@@ -130,9 +165,7 @@ async def settle_invitations_of(
             continue
         invitation.trigger, invitation.send_at = trigger
         invitation.expires_at = invitation.send_at + settings.nps_expiry
-        if live is None:
-            live = await _live_subscribers(session, (shop.id,), subscriber_ids)
-        if subscriber not in live:
+        if not live:
             invitation.status = InvitationStatus.CANCELLED
         else:
             unsent.setdefault(subscriber, []).append(invitation)
@@ -163,7 +196,7 @@ async def schedule_invitations(
 ) -> None:
     """The invitation of each order delivered (or, with no delivery known, fulfilled), created
     if new, then every unsent invitation of their subscribers decided again: one INSERT and the
-    two statements of `settle_invitations_of` for any number of orders."""
+    one statement of `settle_invitations_of` for any number of orders."""
     settings = survey_settings(shop)
     values: list[dict[str, object]] = []
     subscribers: set[int] = set()

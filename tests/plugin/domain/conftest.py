@@ -45,9 +45,9 @@ def hook_calls(monkeypatch: pytest.MonkeyPatch) -> HookCalls:
     def spy(name: str, key: Any) -> Any:
         real = getattr(hooks, name)
 
-        async def wrapper(session: Any, shop: Any, row: Any, *args: Any) -> None:
+        async def wrapper(session: Any, shop: Any, row: Any, *args: Any, **options: Any) -> None:
             recorded.calls.append((name, key(row, *args), args[-1]))
-            await real(session, shop, row, *args)
+            await real(session, shop, row, *args, **options)
 
         return wrapper
 
