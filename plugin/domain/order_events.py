@@ -289,19 +289,33 @@ async def _claiming_contracts(
         for order_id in ordered
         if order_id not in claims and orders[order_id].contract_pk is None
     }
-    if unlinked:
-        renewals = await session.execute(
-            select(BillingAttempt.order_id, Contract)
-            .join(Contract, BillingAttempt.contract_pk == Contract.id)
-            .where(
+    if not unlinked:
+        return claims
+    # The attempts, then their contracts by id: joined in one statement, a planner with stale
+    # statistics (a shop's first hours, tables growing fast) scanned every contract of the shop.
+    renewals = (
+        await session.execute(
+            select(BillingAttempt.order_id, BillingAttempt.contract_pk).where(
                 BillingAttempt.shop_id == shop_id,
                 BillingAttempt.order_id.in_(unlinked),
                 BillingAttempt.status == BillingAttemptStatus.SUCCESS,
-                Contract.shop_id == shop_id,
             )
-            .order_by(Contract.contract_id)
         )
-        for order_id, contract in renewals:
-            if order_id is not None:
-                claims.setdefault(order_id, contract)
+    ).all()
+    if not renewals:
+        return claims
+    contracts = await session.scalars(
+        select(Contract).where(
+            Contract.shop_id == shop_id,
+            Contract.id.in_({contract_pk for _, contract_pk in renewals}),
+        )
+    )
+    by_pk = {contract.id: contract for contract in contracts}
+    for order_id, contract_pk in renewals:
+        renewed = by_pk.get(contract_pk)
+        if order_id is None or renewed is None:
+            continue
+        current = claims.get(order_id)  # the lowest contract id wins, as in `link_order`
+        if current is None or renewed.contract_id < current.contract_id:
+            claims[order_id] = renewed
     return claims
