@@ -23,6 +23,8 @@ keyed on the charge and the case, so each fires once whatever is redelivered or 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
@@ -71,27 +73,46 @@ def local_day(shop: Shop, at: datetime) -> date:
     return at.astimezone(shop_zone(shop.timezone)).date()
 
 
-async def on_attempt_outcome(
-    tx: Tx,
-    shop: Shop,
-    idempotency_key: str | None,
-    status: str,
-    error_code: str | None,
-    at: datetime,
-) -> DunningCase | None:
-    """Apply a success or failure webhook to the charge with this key (if it is ours).
+@dataclass(frozen=True)
+class AttemptOutcome:
+    """What a billing attempt webhook says, for the charge with its idempotency key."""
 
-    Returns the dunning case a failure opened or moved on, else None.
-    """
+    idempotency_key: str
+    status: str
+    error_code: str | None
+    at: datetime
+
+
+async def on_attempt_outcomes(tx: Tx, shop: Shop, outcomes: Sequence[AttemptOutcome]) -> None:
+    """Apply success and failure webhooks, in event order, to the charges with their keys (those
+    that are ours), read and locked in one statement."""
+    settled = [o for o in outcomes if o.status in (ChargeStatus.SUCCESS, ChargeStatus.FAILURE)]
+    if not settled:
+        return
+    charges = {
+        charge.idempotency_key: charge
+        for charge in await tx.session.scalars(
+            select(BillingCharge)
+            .where(
+                BillingCharge.shop_id == shop.id,
+                BillingCharge.idempotency_key.in_({o.idempotency_key for o in settled}),
+            )
+            .order_by(BillingCharge.id)
+            .with_for_update()
+        )
+    }
+    for outcome in settled:
+        charge = charges.get(outcome.idempotency_key)
+        if charge is not None:
+            await _settle(tx, shop, charge, outcome.status, outcome.error_code, outcome.at)
+
+
+async def _settle(
+    tx: Tx, shop: Shop, charge: BillingCharge, status: str, error_code: str | None, at: datetime
+) -> DunningCase | None:
+    """One outcome of this charge. Returns the dunning case a failure opened or moved on."""
     session = tx.session
-    if not idempotency_key or status not in (ChargeStatus.SUCCESS, ChargeStatus.FAILURE):
-        return None
-    charge = await session.scalar(
-        select(BillingCharge)
-        .where(BillingCharge.shop_id == shop.id, BillingCharge.idempotency_key == idempotency_key)
-        .with_for_update()
-    )
-    if charge is None or charge.status not in ChargeStatus.OPEN:
+    if charge.status not in ChargeStatus.OPEN:
         return None
     charge.status = status
     charge.error_code = error_code if status == ChargeStatus.FAILURE else None

@@ -69,5 +69,8 @@ class EventContext:
 Handler = Callable[[EventContext], Awaitable[str]]
 SHOP_ERASED = "erased"
 # A run handler applies a run of rows (in event order, all of topics it handles) at once and
-# returns the status of each; raising undoes the run, whose rows are then applied one by one.
-RunHandler = Callable[[Tx, Runtime, Shop, Sequence[WebhookInbox]], Awaitable[list[str]]]
+# returns, for each row, its status, or the error it would raise applied alone: a row declined
+# (nothing of it written), whose failure the batch records on it. Raising undoes the run, whose
+# rows are then applied one by one.
+RunOutcome = str | Exception
+RunHandler = Callable[[Tx, Runtime, Shop, Sequence[WebhookInbox]], Awaitable[list[RunOutcome]]]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from plugin.domain.billing import (
     ATTEMPT_TOPIC_STATUS,
     CYCLE_TOPIC_KIND,
-    handle_billing_attempt,
+    apply_billing_attempts,
     handle_billing_cycle,
 )
 from plugin.domain.bulk_operations import handle_bulk_operation_finish
@@ -20,7 +20,6 @@ from plugin.domain.subscribers import handle_customer_update
 
 HANDLERS: dict[str, Handler] = {
     **{topic: handle_contract_event for topic in TOPIC_STATUS},
-    **{topic: handle_billing_attempt for topic in ATTEMPT_TOPIC_STATUS},
     **{topic: handle_billing_cycle for topic in CYCLE_TOPIC_KIND},
     "customers/update": handle_customer_update,
     "app/uninstalled": handle_app_uninstalled,
@@ -33,4 +32,7 @@ HANDLERS: dict[str, Handler] = {
 }
 
 # The bulk of a shop's events, applied a run at a time (one statement per kind of row).
-RUN_HANDLERS: dict[str, RunHandler] = {topic: apply_order_events for topic in ORDER_TOPICS}
+RUN_HANDLERS: dict[str, RunHandler] = {
+    **{topic: apply_order_events for topic in ORDER_TOPICS},
+    **{topic: apply_billing_attempts for topic in ATTEMPT_TOPIC_STATUS},
+}

@@ -26,12 +26,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.db.transaction import Tx
-from plugin.domain.context import EventContext, event_time
+from plugin.domain.context import RunOutcome
 from plugin.domain.errors import MalformedPayload
+from plugin.domain.event_rows import context_of
 from plugin.domain.orders import DELIVERED, OrderState, link_order, progress_of
 from plugin.domain.payloads import first_id, money, require_id, section, text, timestamp
 from plugin.domain.rows import insert_all_if_absent, lock, write_changed
-from plugin.domain.shops import note_install_evidence
 from plugin.domain.subscribers import Profile, apply_profile
 from plugin.models import (
     BillingAttempt,
@@ -150,20 +150,17 @@ def read_scan(shop_id: int, payload: dict[str, Any], occurred_at: datetime) -> S
 
 async def apply_order_events(
     tx: Tx, runtime: Runtime, shop: Shop, rows: Sequence[WebhookInbox]
-) -> list[str]:
+) -> list[RunOutcome]:
     """Apply the rows (in event order, all of `ORDER_TOPICS`); the status of each, in order.
     Raises MalformedPayload when a row's payload cannot be read (nothing written yet)."""
     facts: list[OrderFacts] = []
     scans: list[Scan] = []
     for row in rows:
-        if not isinstance(row.payload, dict):
-            raise MalformedPayload("payload is not a JSON object")
-        occurred_at = event_time(row)
-        note_install_evidence(EventContext(tx, runtime, shop, row, occurred_at))
-        if row.topic == SCAN_TOPIC:
-            scans.append(read_scan(shop.id, row.payload, occurred_at))
+        ctx = context_of(tx, runtime, shop, row)
+        if ctx.topic == SCAN_TOPIC:
+            scans.append(read_scan(shop.id, ctx.payload, ctx.occurred_at))
         else:
-            facts.append(read_order(row.topic, row.payload, occurred_at))
+            facts.append(read_order(ctx.topic, ctx.payload, ctx.occurred_at))
     session = tx.session
     # Stored first: an order's first delivery is then read from the table, this run's included.
     await insert_all_if_absent(
@@ -204,12 +201,59 @@ async def _apply_to_orders(
     session: AsyncSession, shop: Shop, facts: list[OrderFacts], touched: set[int]
 ) -> None:
     # An order event creates its order if new; a renewal's billing attempt may have already.
+    new = {fact.order_id: fact.created_at for fact in facts}
+    orders, before = await _orders_locked(session, shop.id, new, touched)
+    for fact in facts:
+        order = orders[fact.order_id]
+        order.created_at_shop = fact.created_at
+        if fact.total is not None:
+            order.total = fact.total
+        if fact.currency is not None:
+            order.currency = fact.currency
+        if fact.fulfilled_at is not None and (
+            order.fulfilled_at is None or fact.fulfilled_at < order.fulfilled_at
+        ):
+            order.fulfilled_at = fact.fulfilled_at
+    for order_id, contract in (await _claiming_contracts(session, shop.id, orders, facts)).items():
+        await link_order(session, orders[order_id], contract)
+    await _write_orders(session, shop, orders, before)
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """A successful billing attempt's order, of its contract."""
+
+    order_id: int
+    occurred_at: datetime
+    contract: Contract
+
+
+async def link_renewal_orders(session: AsyncSession, shop: Shop, renewals: list[Renewal]) -> None:
+    """Each renewal's order tied to its contract, in event order; an order not known yet is
+    created as a placeholder (dated by its first attempt) until orders/create fills it in."""
+    if not renewals:
+        return
+    new: dict[int, datetime] = {}
+    for renewal in renewals:
+        new.setdefault(renewal.order_id, renewal.occurred_at)
+    orders, before = await _orders_locked(session, shop.id, new, set(new))
+    for renewal in renewals:
+        await link_order(session, orders[renewal.order_id], renewal.contract)
+    await _write_orders(session, shop, orders, before)
+
+
+async def _orders_locked(
+    session: AsyncSession, shop_id: int, new: dict[int, datetime], touched: set[int]
+) -> tuple[dict[int, Order], dict[int, OrderState]]:
+    """The orders `touched`, locked, those of `new` created first if absent (dated as given),
+    each with the earliest delivery its stored scans show; and what the surveys were told of
+    each before this run."""
     created = await insert_all_if_absent(
         session,
         Order,
         [
-            {"shop_id": shop.id, "order_id": fact.order_id, "created_at_shop": fact.created_at}
-            for fact in {fact.order_id: fact for fact in facts}.values()
+            {"shop_id": shop_id, "order_id": order_id, "created_at_shop": created_at}
+            for order_id, created_at in new.items()
         ],
         ("shop_id", "order_id"),
     )
@@ -225,7 +269,7 @@ async def _apply_to_orders(
     loaded = await session.execute(
         lock(
             select(Order, first_delivery)
-            .where(Order.shop_id == shop.id, Order.order_id.in_(touched))
+            .where(Order.shop_id == shop_id, Order.order_id.in_(touched))
             .order_by(Order.order_id),
             of=Order,
         )
@@ -241,19 +285,13 @@ async def _apply_to_orders(
         # Split shipments deliver more than once: the first delivery is when it arrived.
         if delivered is not None and (order.delivered_at is None or delivered < order.delivered_at):
             order.delivered_at = delivered
-    for fact in facts:
-        order = orders[fact.order_id]
-        order.created_at_shop = fact.created_at
-        if fact.total is not None:
-            order.total = fact.total
-        if fact.currency is not None:
-            order.currency = fact.currency
-        if fact.fulfilled_at is not None and (
-            order.fulfilled_at is None or fact.fulfilled_at < order.fulfilled_at
-        ):
-            order.fulfilled_at = fact.fulfilled_at
-    for order_id, contract in (await _claiming_contracts(session, shop.id, orders, facts)).items():
-        await link_order(session, orders[order_id], contract)
+    return orders, before
+
+
+async def _write_orders(
+    session: AsyncSession, shop: Shop, orders: dict[int, Order], before: dict[int, OrderState]
+) -> None:
+    """The orders' changes in one statement, then what the surveys were not told yet."""
     await write_changed(session, list(orders.values()), _ORDER_COLUMNS)
     progress = [
         found

@@ -10,38 +10,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.domain.context import EventContext
-from plugin.domain.rows import fetch_locked, fetch_locked_one, insert_returning, lock
+from plugin.domain.rows import fetch_locked, lock
 from plugin.models import (
     Contract,
-    FulfillmentEvent,
     Order,
 )
 from plugin.surveys import hooks
 from plugin.surveys.hooks import OrderProgress
 
 DELIVERED = "delivered"
-
-
-async def order_row(
-    session: AsyncSession, shop_id: int, order_id: int, created_at: datetime
-) -> Order:
-    """The shop's order, created if new (as a placeholder until orders/create fills it), locked.
-
-    INSERT … ON CONFLICT DO NOTHING RETURNING the row: a new order is ours in one statement;
-    an existing one is then read under a lock, as `find_order` does. Whichever event creates
-    the row (an order webhook or a renewal's billing attempt), it starts with the deliveries
-    already stored for it: a fulfillment event that came first found no order to date.
-    """
-    values = {"shop_id": shop_id, "order_id": order_id, "created_at_shop": created_at}
-    created = await insert_returning(session, Order, values, ("shop_id", "order_id"))
-    if created is not None:
-        created.delivered_at = await first_delivery(session, shop_id, order_id)
-        return created
-    return await fetch_locked_one(session, _ORDER, {"shop_id": shop_id, "order_id": order_id})
 
 
 async def find_order(session: AsyncSession, shop_id: int, order_id: int) -> Order | None:
@@ -114,16 +95,3 @@ async def link_known_order(ctx: EventContext, order_id: int, contract: Contract)
     before = OrderState.of(order)
     await link_order(ctx.session, order, contract)
     await notify_surveys(ctx, order, before)
-
-
-async def first_delivery(session: AsyncSession, shop_id: int, order_id: int) -> datetime | None:
-    """When the order was first delivered, from fulfillment events that came before it."""
-    result = await session.execute(_FIRST_DELIVERY, {"shop_id": shop_id, "order_id": order_id})
-    return result.scalar_one_or_none()
-
-
-_FIRST_DELIVERY = select(func.min(FulfillmentEvent.happened_at)).where(
-    FulfillmentEvent.shop_id == bindparam("shop_id"),
-    FulfillmentEvent.order_id == bindparam("order_id"),
-    FulfillmentEvent.status == DELIVERED,
-)

@@ -10,10 +10,9 @@ from __future__ import annotations
 import logging
 
 from plugin.db.transaction import Tx
-from plugin.domain.context import EventContext, RunHandler, event_time
+from plugin.domain.context import RunHandler
 from plugin.domain.dispatch import HANDLERS, RUN_HANDLERS
-from plugin.domain.errors import MalformedPayload
-from plugin.domain.shops import note_install_evidence
+from plugin.domain.event_rows import context_of
 from plugin.models import InboxStatus, Shop, WebhookInbox
 from plugin.runtime import Runtime
 
@@ -42,16 +41,14 @@ async def apply_event(tx: Tx, runtime: Runtime, shop: Shop, inbox: WebhookInbox)
 
     Raises MalformedPayload for data no retry can fix.
     """
-    run_handler = RUN_HANDLERS.get(inbox.topic)
+    run_handler = run_handler_of(inbox.topic)
     if run_handler is not None:
-        [status] = await run_handler(tx, runtime, shop, [inbox])
-        return status
+        [outcome] = await run_handler(tx, runtime, shop, [inbox])
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
     handler = HANDLERS.get(inbox.topic)
     if handler is None:
         log.warning("inbox row %s: no handler for topic %r; ignored", inbox.id, inbox.topic)
         return InboxStatus.IGNORED
-    if not isinstance(inbox.payload, dict):
-        raise MalformedPayload("payload is not a JSON object")
-    ctx = EventContext(tx, runtime, shop, inbox, event_time(inbox))
-    note_install_evidence(ctx)
-    return await handler(ctx)
+    return await handler(context_of(tx, runtime, shop, inbox))

@@ -199,6 +199,7 @@ class _Batch:
         jobs_before = len(self.tx.jobs)
         savepoint = await session.begin_nested()
         done: list[tuple[WebhookInbox, str]] = []
+        declined: list[int] = []  # positions a run handler declined
         position = start
         run_end: int | None = None  # while a run handler applies rows position to run_end
         applying = True
@@ -213,9 +214,16 @@ class _Batch:
                     # a run handler's cost is per statement, not per row).
                     run_end = self._run_end(position, run_handler)
                     run = self.rows[position:run_end]
-                    statuses = await run_handler(self.tx, self.runtime, self.shop, run)
+                    outcomes = await run_handler(self.tx, self.runtime, self.shop, run)
                     await session.flush()
-                    done.extend(zip(run, statuses, strict=True))
+                    for index, outcome in enumerate(outcomes, start=position):
+                        if isinstance(outcome, Exception):
+                            # Declined, nothing of it written: its failure is recorded once
+                            # the run stands (or, if the run is undone, when it is reached).
+                            self.failed[index] = outcome
+                            declined.append(index)
+                        else:
+                            done.append((self.rows[index], outcome))
                     position = run_end
                     run_end = None
                     continue
@@ -255,6 +263,12 @@ class _Batch:
         for row, status in done:
             self.result.outcomes[status] += 1
             self._note(row, status)
+        for index in declined:
+            row = self.rows[index]
+            status = await _note_failure(
+                session, row.id, self.failed[index], self.attempts[row.id], self.result
+            )
+            self.result.outcomes[status] += 1
         if self.result.erased:
             self.result.outcomes[SHOP_ERASED] += 1
         return position
@@ -375,22 +389,28 @@ def _claim(shop_id: int, limit: int, ids: Sequence[int] | None) -> Select[Webhoo
 
 def arranged(rows: Sequence[WebhookInbox]) -> list[WebhookInbox]:
     """The order a batch applies its rows in: event order, except that rows with a run handler
-    go after the other rows between two rows that read marks (`_READS_MARKS`), to be applied
-    in one run. Handlers give the same result in any order of events (each keeps the latest
-    by event time, the earliest time, or the lowest contract id), so this changes nothing but
-    the number of statements; a row that reads marks still sees exactly the rows before it."""
+    go after the other rows between two rows that read marks (`_READS_MARKS`), grouped by
+    handler, to be applied in one run each. Handlers give the same result in any order of
+    events (each keeps the latest by event time, the earliest time, the highest-ranked outcome
+    or the lowest contract id, and a billing attempt of an ended contract refreshes what the
+    end derived from attempts), so this changes nothing but the number of statements; a row
+    that reads marks still sees exactly the rows before it."""
     arranged: list[WebhookInbox] = []
-    held: list[WebhookInbox] = []  # rows with a run handler since the last row reading marks
+    # Rows with a run handler since the last row reading marks, by handler, in event order.
+    held: dict[RunHandler, list[WebhookInbox]] = {}
     for row in sorted(rows, key=_event_order):
+        run_handler = run_handler_of(row.topic)
         if row.topic in _READS_MARKS:
-            arranged.extend(held)
+            for run in held.values():
+                arranged.extend(run)
             held.clear()
             arranged.append(row)
-        elif run_handler_of(row.topic) is not None:
-            held.append(row)
+        elif run_handler is not None:
+            held.setdefault(run_handler, []).append(row)
         else:
             arranged.append(row)
-    arranged.extend(held)
+    for run in held.values():
+        arranged.extend(run)
     return arranged
 
 

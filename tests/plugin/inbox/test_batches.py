@@ -29,7 +29,15 @@ from plugin.inbox.batches import (
     drain_shop,
     process_batch,
 )
-from plugin.models import Contract, ContractStatusEvent, InboxStatus, Order, Shop, Subscriber
+from plugin.models import (
+    BillingAttempt,
+    Contract,
+    ContractStatusEvent,
+    InboxStatus,
+    Order,
+    Shop,
+    Subscriber,
+)
 from plugin.models.base import utcnow
 from plugin.queue import InProcessQueue, TransientError
 from plugin.runtime import Runtime
@@ -55,6 +63,7 @@ from workers.registry import JOB_SPECS, JOBS
 
 CREATE = "subscription_contracts/create"
 ATTEMPT = "subscription_billing_attempts/success"
+CHALLENGED = "subscription_billing_attempts/challenged"
 SCAN = "fulfillment_events/create"
 DAY = timedelta(days=1)
 
@@ -664,3 +673,70 @@ async def test_an_event_that_came_before_its_contract_is_due_once_the_contract_i
     # Waiting for a contract that has not come: its retry time stands.
     assert still is not None and still.status == InboxStatus.PENDING
     assert still.retry_at is not None and still.retry_at > utcnow()
+
+
+async def test_billing_attempts_of_a_batch_are_applied_in_one_run_whatever_their_number(
+    rt: Runtime,
+) -> None:
+    cid = next_id()
+    await deliver(rt, Event(CREATE, contract(cid)))
+    renewals = [(next_id(), next_id()) for _ in range(2 * RUN_SIZE)]
+    for k, (attempt_id, order_id) in enumerate(renewals):
+        due = T0 + (k + 1) * DAY
+        # A challenge, its success, and the success delivered twice: one attempt in the end.
+        await store(rt, Event(CHALLENGED, billing_attempt(attempt_id, cid), at=due))
+        success = Event(ATTEMPT, billing_attempt(attempt_id, cid, order_id=order_id), at=due)
+        await store(rt, success)
+        await store(rt, success)
+
+    result, statements = await count_statements(rt, await shop_id_of(rt))
+
+    assert result.outcomes == {InboxStatus.HANDLED: 3 * len(renewals)}
+    # Claim, shop, the run's statements and marks: a few dozen, not a few per row.
+    assert len(statements) < 30 < 3 * len(renewals)
+    async with rt.sessionmaker() as session:
+        attempts = (
+            await session.execute(
+                select(BillingAttempt.attempt_id, BillingAttempt.status, BillingAttempt.order_id)
+            )
+        ).all()
+        orders = (await session.execute(select(Order.order_id, Order.contract_pk))).all()
+    assert sorted(attempts) == sorted((a, "success", o) for a, o in renewals)
+    assert sorted(order_id for order_id, _ in orders) == sorted(o for _, o in renewals)
+    assert all(contract_pk is not None for _, contract_pk in orders)
+
+
+async def test_attempts_of_an_unknown_contract_or_unreadable_are_declined_alone_in_their_run(
+    rt: Runtime,
+) -> None:
+    known, unknown = next_id(), next_id()
+    await deliver(rt, Event(CREATE, contract(known)))
+    handled = [
+        await store(rt, Event(ATTEMPT, billing_attempt(next_id(), known, order_id=next_id())))
+        for _ in range(3)
+    ]
+    early = await store(rt, Event(ATTEMPT, billing_attempt(next_id(), unknown)))
+    nameless = billing_attempt(next_id(), known) | {"id": None, "idempotency_key": None}
+    malformed = await store(rt, Event(ATTEMPT, nameless | {"admin_graphql_api_id": None}))
+    handled.append(await store(rt, Event(ATTEMPT, billing_attempt(next_id(), known))))
+
+    result, statements = await count_statements(rt, await shop_id_of(rt))
+
+    assert result.outcomes == {
+        InboxStatus.HANDLED: len(handled),
+        InboxStatus.PENDING: 1,
+        InboxStatus.FAILED: 1,
+    }
+    # One run: no savepoint per row, as when a run is undone and its rows applied alone.
+    assert sum(s.startswith("SAVEPOINT") for s in statements) == 1
+    assert {(r.status, r.attempts) for i in handled if (r := await inbox_row(rt, i))} == {
+        (InboxStatus.HANDLED, 1)
+    }
+    waiting = await inbox_row(rt, early)
+    assert waiting is not None and waiting.last_error == describe(ContractNotYetKnown(unknown))
+    assert waiting.retry_at is not None
+    refused = await inbox_row(rt, malformed)
+    assert refused is not None and "no id, idempotency_key or order_id" in (
+        refused.last_error or ""
+    )
+    assert await count(rt, BillingAttempt) == len(handled)
