@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from plugin.domain.dispatch import HANDLERS, RUN_HANDLERS
+from plugin.domain.dispatch import HANDLERS, RUN_HANDLERS, RUNS_FIRST, RUNS_LAST
 from plugin.topics import TOPICS
 from workers.registry import JOBS
 
@@ -81,6 +81,11 @@ def test_every_topic_has_one_handler_and_every_handler_a_topic() -> None:
     assert set(HANDLERS) | set(RUN_HANDLERS) == set(TOPICS)
     assert not set(HANDLERS) & set(RUN_HANDLERS)
     assert all(callable(handler) for handler in (*HANDLERS.values(), *RUN_HANDLERS.values()))
+
+
+def test_a_batch_places_every_run_handler_once() -> None:
+    placed = [*RUNS_FIRST, *RUNS_LAST]
+    assert len(placed) == len(set(placed)) and set(placed) == set(RUN_HANDLERS.values())
 
 
 def test_every_topic_feeds_a_registered_job() -> None:

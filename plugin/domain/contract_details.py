@@ -38,25 +38,34 @@ def details_due(contract: Contract, topic: str, occurred_at: datetime) -> bool:
 
 async def refresh_details(ctx: EventContext, contract: Contract, contract_gid: str) -> bool:
     """Fetch and store the contract's details if due; True when they were stored."""
-    if ctx.shop.uninstalled_at is not None or not details_due(contract, ctx.topic, ctx.occurred_at):
+    if not details_due(contract, ctx.topic, ctx.occurred_at):
         return False
-    try:
-        client = await admin_client_for(ctx.runtime, ctx.session, ctx.shop)
-        if client is None:
-            return False
-        details = await fetch_contract_details(client, contract_gid)
-    except ShopifyAuthError:
-        log.warning("shop %s: token refused; contract details left for backfill", ctx.shop_id)
-        return False
-    except (ShopifyError, TokenCipherError) as exc:
-        # A permanent answer (the contract is gone, a token we cannot read) must not hold up
-        # the contract's status history: the details wait for the backfill.
-        log.error("shop %s: contract details not fetched: %s", ctx.shop_id, exc)
-        return False
+    details = await fetch_details(ctx, contract_gid)
     if details is None:
         return False
     await store_details(ctx.session, contract, details, utcnow())
     return True
+
+
+async def fetch_details(ctx: EventContext, contract_gid: str) -> ContractDetails | None:
+    """The contract's details from the Admin API; None when they cannot be had now (no usable
+    token, uninstalled, a permanent error: left for the backfill). Raises TransientError when
+    Shopify is throttling or unavailable (the event is retried)."""
+    if ctx.shop.uninstalled_at is not None:
+        return None
+    try:
+        client = await admin_client_for(ctx.runtime, ctx.session, ctx.shop)
+        if client is None:
+            return None
+        return await fetch_contract_details(client, contract_gid)
+    except ShopifyAuthError:
+        log.warning("shop %s: token refused; contract details left for backfill", ctx.shop_id)
+        return None
+    except (ShopifyError, TokenCipherError) as exc:
+        # A permanent answer (the contract is gone, a token we cannot read) must not hold up
+        # the contract's status history: the details wait for the backfill.
+        log.error("shop %s: contract details not fetched: %s", ctx.shop_id, exc)
+        return None
 
 
 async def store_details(

@@ -351,20 +351,7 @@ async def _known_or_new(
     contract = await insert_returning(
         session,
         Contract,
-        {
-            "shop_id": shop.id,
-            "contract_id": facts.contract_id,
-            "subscriber_id": subscriber.id,
-            "status": facts.status,
-            "status_at": at,
-            "revision_id": facts.revision_id,
-            "started_at": at,
-            # What a new contract takes from its first event (as `record_contract_facts`
-            # would set it right after), so the insert is its only write.
-            **_terms(facts),
-            "currency": facts.currency or shop.currency,
-            "origin_order_id": facts.origin_order_id,
-        },
+        new_contract_values(shop, facts, subscriber.id, at),
         ("shop_id", "contract_id"),
     )
     if contract is not None:
@@ -377,6 +364,27 @@ async def _known_or_new(
     # The read loaded the subscriber afresh, over what `subscriber_for` noted.
     note_seen(known.subscriber, at)
     return known
+
+
+def new_contract_values(
+    shop: Shop, facts: ContractFacts, subscriber_id: int, at: datetime
+) -> dict[str, Any]:
+    """A new contract's row as its first event at `at` makes it: what `record_contract_facts`
+    would set right after the insert, so that the insert is its only write."""
+    state = settle([Entry(facts.status, at, facts.revision_id)])
+    return {
+        "shop_id": shop.id,
+        "contract_id": facts.contract_id,
+        "subscriber_id": subscriber_id,
+        "status": state.status,
+        "status_at": state.status_at,
+        "revision_id": state.revision_id,
+        "started_at": state.started_at,
+        "ended_at": state.ended_at,
+        **_terms(facts),
+        "currency": facts.currency or shop.currency,
+        "origin_order_id": facts.origin_order_id,
+    }
 
 
 @dataclass(frozen=True)

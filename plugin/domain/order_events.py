@@ -242,6 +242,23 @@ async def link_renewal_orders(session: AsyncSession, shop: Shop, renewals: list[
     await _write_orders(session, shop, orders, before)
 
 
+async def link_origin_orders(
+    session: AsyncSession, shop: Shop, origins: list[tuple[int, Contract]]
+) -> None:
+    """Each (order id, contract) it started: the order tied to the contract if we have it
+    (`link_known_order` for many contracts at once)."""
+    if not origins:
+        return
+    orders, before = await _orders_locked(
+        session, shop.id, {}, {order_id for order_id, _ in origins}
+    )
+    for order_id, contract in origins:
+        order = orders.get(order_id)
+        if order is not None:
+            await link_order(session, order, contract)
+    await _write_orders(session, shop, orders, before)
+
+
 async def _orders_locked(
     session: AsyncSession, shop_id: int, new: dict[int, datetime], touched: set[int]
 ) -> tuple[dict[int, Order], dict[int, OrderState]]:

@@ -139,6 +139,20 @@ async def insert_returning(
     return result.scalar_one_or_none()
 
 
+async def insert_all_returning(
+    session: AsyncSession, model: type[M], rows: Sequence[Mapping[str, Any]], key: Sequence[str]
+) -> list[M]:
+    """`insert_returning` for many rows with the same columns, in one statement: the rows this
+    call created, as objects of the session, in no particular order (those whose key was taken
+    are left out; asking for the order given makes SQLite insert one row per statement)."""
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).on_conflict_do_nothing(index_elements=list(key)).returning(model)
+    return list(await session.scalars(statement, list(rows)))
+
+
 def lock(query: S, *, of: Any = None) -> S:
     """`query` as `locked` runs it (FOR NO KEY UPDATE, populate_existing), to build once and run
     with `fetch_locked`.

@@ -35,6 +35,7 @@ from plugin.db.locks import advisory_lock
 from plugin.db.transaction import Tx, transaction
 from plugin.domain.context import SHOP_ERASED, RunHandler, event_time
 from plugin.domain.contracts import TOPIC_STATUS
+from plugin.domain.dispatch import RUNS_FIRST, RUNS_LAST
 from plugin.domain.errors import MalformedPayload, waiting_for
 from plugin.domain.payloads import first_id
 from plugin.domain.processing import apply_event, changes_metrics, run_handler_of
@@ -389,30 +390,45 @@ def _claim(shop_id: int, limit: int, ids: Sequence[int] | None) -> Select[Webhoo
 
 
 def arranged(rows: Sequence[WebhookInbox]) -> list[WebhookInbox]:
-    """The order a batch applies its rows in: event order, except that rows with a run handler
-    go after the other rows between two rows that read marks (`_READS_MARKS`), grouped by
-    handler, to be applied in one run each. Handlers give the same result in any order of
-    events (each keeps the latest by event time, the earliest time, the highest-ranked outcome
-    or the lowest contract id, and a billing attempt of an ended contract refreshes what the
-    end derived from attempts), so this changes nothing but the number of statements; a row
-    that reads marks still sees exactly the rows before it."""
+    """The order a batch applies its rows in: event order, except that between two rows that
+    read marks (`_READS_MARKS`) rows with a run handler are grouped by handler, to be applied
+    in one run each: new contracts before the stretch's other rows, billing attempts and
+    order events after them (`RUNS_FIRST`, `RUNS_LAST`). Handlers give the same result in any
+    order of events (each keeps the latest by event time, the earliest time, the
+    highest-ranked outcome or the lowest contract id; a contract's state comes from its whole
+    history; a billing attempt of an ended contract refreshes what the end derived from
+    attempts), so this changes nothing but the number of statements; a row that reads marks
+    still sees exactly the rows before it."""
     arranged: list[WebhookInbox] = []
-    # Rows with a run handler since the last row reading marks, by handler, in event order.
-    held: dict[RunHandler, list[WebhookInbox]] = {}
+    plain: list[WebhookInbox] = []  # the stretch's rows without a run handler
+    held: dict[RunHandler, list[WebhookInbox]] = {}  # its others, by handler, in event order
+
+    def close_stretch() -> None:
+        for handler in RUNS_FIRST:
+            arranged.extend(held.pop(handler, ()))
+        arranged.extend(plain)
+        for handler in sorted(held, key=_trailing_rank):
+            arranged.extend(held[handler])
+        plain.clear()
+        held.clear()
+
     for row in sorted(rows, key=_event_order):
         run_handler = run_handler_of(row.topic)
         if row.topic in _READS_MARKS:
-            for run in held.values():
-                arranged.extend(run)
-            held.clear()
+            close_stretch()
             arranged.append(row)
         elif run_handler is not None:
             held.setdefault(run_handler, []).append(row)
         else:
-            arranged.append(row)
-    for run in held.values():
-        arranged.extend(run)
+            plain.append(row)
+    close_stretch()
     return arranged
+
+
+def _trailing_rank(handler: RunHandler) -> int:
+    """Where a run handler's rows go after a stretch's other rows (`RUNS_LAST`; one not
+    listed there, last)."""
+    return RUNS_LAST.index(handler) if handler in RUNS_LAST else len(RUNS_LAST)
 
 
 def _event_order(row: WebhookInbox) -> tuple[datetime, int, int]:

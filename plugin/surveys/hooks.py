@@ -3,7 +3,7 @@ job's transaction; must be idempotent (a re-run changes nothing)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +23,7 @@ from plugin.surveys.invitations import (
     has_unsent_invitation,
     schedule_invitations,
     settle_invitations,
+    settle_invitations_of,
 )
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "on_billing_attempt_of_ended_contract",
     "on_contract_ended",
     "on_contract_reactivated",
+    "on_contracts_created",
     "on_orders_progressed",
     "survey_rows_columns",
 ]
@@ -74,6 +76,15 @@ async def on_contract_ended(
     when no live contract is left."""
     settle = known is None or known.unsent_invitations
     await record_contract_end(session, shop, contract, status, occurred_at, settle=settle)
+
+
+async def on_contracts_created(
+    session: AsyncSession, shop: Shop, known_subscribers: Collection[int]
+) -> None:
+    """New contracts, active or paused, were recorded (`on_contract_reactivated` of each, at
+    once): none had a cancellation to retract; the unsent invitations of their subscribers
+    known before them are decided again (the subscriber may be live again)."""
+    await settle_invitations_of(session, shop, known_subscribers)
 
 
 async def on_contract_reactivated(

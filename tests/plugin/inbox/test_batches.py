@@ -62,6 +62,8 @@ from workers.jobs.inbox import process_inbox
 from workers.registry import JOB_SPECS, JOBS
 
 CREATE = "subscription_contracts/create"
+# A contract event applied one row at a time (it creates the contract when new, as create does).
+UPDATE = "subscription_contracts/update"
 ATTEMPT = "subscription_billing_attempts/success"
 CHALLENGED = "subscription_billing_attempts/challenged"
 SCAN = "fulfillment_events/create"
@@ -109,15 +111,15 @@ async def test_processing_twice_has_no_second_effect(rt: Runtime) -> None:
 async def test_effect_and_handled_mark_commit_together(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = HANDLERS[CREATE]
+    real = HANDLERS[UPDATE]
 
     async def fails_after_writing(ctx: EventContext) -> str:
         await real(ctx)
         await ctx.session.flush()  # the effect reached the database...
         raise RuntimeError("boom after writing")  # ...and then the job broke
 
-    monkeypatch.setitem(HANDLERS, CREATE, fails_after_writing)
-    inbox_id = await store(rt, Event(CREATE, contract(next_id())))
+    monkeypatch.setitem(HANDLERS, UPDATE, fails_after_writing)
+    inbox_id = await store(rt, Event(UPDATE, contract(next_id())))
     result = await process(rt, inbox_id)  # recorded on the row, not raised
     assert result.outcomes == {InboxStatus.PENDING: 1} and result.retry_in is not None
     assert (await count(rt, Contract), await count(rt, Subscriber)) == (0, 0)
@@ -126,7 +128,7 @@ async def test_effect_and_handled_mark_commit_together(
     assert (row.status, row.attempts, row.handled_at) == (InboxStatus.PENDING, 1, None)
     assert row.last_error == "RuntimeError: boom after writing"
 
-    monkeypatch.setitem(HANDLERS, CREATE, real)
+    monkeypatch.setitem(HANDLERS, UPDATE, real)
     await process(rt, inbox_id)  # the sweeper's retry
     row = await inbox_row(rt, inbox_id)
     assert row is not None
@@ -137,7 +139,7 @@ async def test_effect_and_handled_mark_commit_together(
 async def test_a_worker_killed_mid_job_leaves_the_event_to_redo_once(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = HANDLERS[CREATE]
+    real = HANDLERS[UPDATE]
     written = asyncio.Event()
 
     async def hangs_after_writing(ctx: EventContext) -> str:
@@ -147,8 +149,8 @@ async def test_a_worker_killed_mid_job_leaves_the_event_to_redo_once(
         await asyncio.Event().wait()  # the worker dies here
         raise AssertionError("unreachable")
 
-    monkeypatch.setitem(HANDLERS, CREATE, hangs_after_writing)
-    inbox_id = await store(rt, Event(CREATE, contract(next_id())))
+    monkeypatch.setitem(HANDLERS, UPDATE, hangs_after_writing)
+    inbox_id = await store(rt, Event(UPDATE, contract(next_id())))
     job = asyncio.create_task(process(rt, inbox_id))
     await written.wait()
     job.cancel()
@@ -158,7 +160,7 @@ async def test_a_worker_killed_mid_job_leaves_the_event_to_redo_once(
     row = await inbox_row(rt, inbox_id)
     assert row is not None and row.status == InboxStatus.PENDING
 
-    monkeypatch.setitem(HANDLERS, CREATE, real)
+    monkeypatch.setitem(HANDLERS, UPDATE, real)
     await process(rt, inbox_id)
     await process(rt, inbox_id)
     assert (await count(rt, Contract), await count(rt, ContractStatusEvent)) == (1, 1)
@@ -170,8 +172,8 @@ async def test_a_persistent_bug_is_set_aside_after_max_attempts(
     async def broken(ctx: EventContext) -> str:
         raise KeyError("missing")
 
-    monkeypatch.setitem(HANDLERS, CREATE, broken)
-    inbox_id = await store(rt, Event(CREATE, contract(next_id())))
+    monkeypatch.setitem(HANDLERS, UPDATE, broken)
+    inbox_id = await store(rt, Event(UPDATE, contract(next_id())))
     for _ in range(MAX_ATTEMPTS):
         await process(rt, inbox_id)
     row = await inbox_row(rt, inbox_id)
@@ -188,8 +190,8 @@ async def test_transient_failures_stay_pending_and_ask_for_a_retry(
     async def database_blip(ctx: EventContext) -> str:
         raise OperationalError("SELECT 1", {}, ConnectionResetError("server closed"))
 
-    monkeypatch.setitem(HANDLERS, CREATE, database_blip)
-    inbox_id = await store(rt, Event(CREATE, contract(next_id())))
+    monkeypatch.setitem(HANDLERS, UPDATE, database_blip)
+    inbox_id = await store(rt, Event(UPDATE, contract(next_id())))
     for _ in range(MAX_ATTEMPTS + 1):
         assert (await process(rt, inbox_id)).retry_in is not None
     row = await inbox_row(rt, inbox_id)
@@ -350,7 +352,7 @@ async def shop_id_of(rt: Runtime) -> int:
 async def test_a_failing_row_is_rolled_back_alone_and_the_batch_goes_on(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = HANDLERS[CREATE]
+    real = HANDLERS[UPDATE]
     bad = next_id()
 
     async def fails_for_one_contract(ctx: EventContext) -> str:
@@ -360,8 +362,8 @@ async def test_a_failing_row_is_rolled_back_alone_and_the_batch_goes_on(
             raise RuntimeError("boom")
         return InboxStatus.HANDLED
 
-    monkeypatch.setitem(HANDLERS, CREATE, fails_for_one_contract)
-    ids = [await store(rt, Event(CREATE, contract(cid))) for cid in (next_id(), bad, next_id())]
+    monkeypatch.setitem(HANDLERS, UPDATE, fails_for_one_contract)
+    ids = [await store(rt, Event(UPDATE, contract(cid))) for cid in (next_id(), bad, next_id())]
     result = await process_batch(rt, await shop_id_of(rt))
     assert result.claimed == 3
     assert result.outcomes == {InboxStatus.HANDLED: 2, InboxStatus.PENDING: 1}
@@ -473,7 +475,7 @@ async def test_a_shop_drained_elsewhere_is_looked_at_again_shortly(pg_url: str) 
 async def test_a_batch_with_a_malformed_and_a_failing_row_handles_every_other_row_once(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = HANDLERS[CREATE]
+    real = HANDLERS[UPDATE]
     bad = next_id()
     tries: list[int] = []
 
@@ -485,12 +487,12 @@ async def test_a_batch_with_a_malformed_and_a_failing_row_handles_every_other_ro
             raise RuntimeError("boom")
         return InboxStatus.HANDLED
 
-    monkeypatch.setitem(HANDLERS, CREATE, fails_for_one_contract)
+    monkeypatch.setitem(HANDLERS, UPDATE, fails_for_one_contract)
     good = [next_id() for _ in range(2 * RUN_SIZE + 5)]  # rows in several runs on both sides
-    ids = [await store(rt, Event(CREATE, contract(cid))) for cid in good[:RUN_SIZE]]
-    failing = await store(rt, Event(CREATE, contract(bad)))
-    malformed = await store(rt, Event(CREATE, {"id": "not a contract"}))
-    ids += [await store(rt, Event(CREATE, contract(cid))) for cid in good[RUN_SIZE:]]
+    ids = [await store(rt, Event(UPDATE, contract(cid))) for cid in good[:RUN_SIZE]]
+    failing = await store(rt, Event(UPDATE, contract(bad)))
+    malformed = await store(rt, Event(UPDATE, {"id": "not a contract"}))
+    ids += [await store(rt, Event(UPDATE, contract(cid))) for cid in good[RUN_SIZE:]]
 
     result = await process_batch(rt, await shop_id_of(rt))
 
@@ -519,7 +521,7 @@ async def test_a_batch_with_a_malformed_and_a_failing_row_handles_every_other_ro
 async def test_a_run_whose_writes_fail_is_applied_again_row_by_row(
     rt: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = HANDLERS[CREATE]
+    real = HANDLERS[UPDATE]
     bad = next_id()
 
     async def leaves_an_invalid_row(ctx: EventContext) -> str:
@@ -529,13 +531,13 @@ async def test_a_run_whose_writes_fail_is_applied_again_row_by_row(
             ctx.session.add(Subscriber(shop_id=ctx.shop_id, customer_id=None))
         return status
 
-    monkeypatch.setitem(HANDLERS, CREATE, leaves_an_invalid_row)
+    monkeypatch.setitem(HANDLERS, UPDATE, leaves_an_invalid_row)
     good = [next_id() for _ in range(4)]
-    await store(rt, Event(CREATE, contract(good[0])))
-    await store(rt, Event(CREATE, contract(good[1])))
-    failing = await store(rt, Event(CREATE, contract(bad)))
-    await store(rt, Event(CREATE, contract(good[2])))
-    await store(rt, Event(CREATE, contract(good[3])))
+    await store(rt, Event(UPDATE, contract(good[0])))
+    await store(rt, Event(UPDATE, contract(good[1])))
+    failing = await store(rt, Event(UPDATE, contract(bad)))
+    await store(rt, Event(UPDATE, contract(good[2])))
+    await store(rt, Event(UPDATE, contract(good[3])))
 
     result = await process_batch(rt, await shop_id_of(rt))
 
@@ -551,7 +553,7 @@ async def test_a_run_whose_writes_fail_is_applied_again_row_by_row(
 async def test_a_clean_batch_takes_one_savepoint_per_run_not_per_row(rt: Runtime) -> None:
     rows = 2 * RUN_SIZE + 1
     for _ in range(rows):
-        await store(rt, Event(CREATE, contract(next_id())))
+        await store(rt, Event(UPDATE, contract(next_id())))
     savepoints: list[str] = []
 
     def note(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -740,3 +742,31 @@ async def test_attempts_of_an_unknown_contract_or_unreadable_are_declined_alone_
         refused.last_error or ""
     )
     assert await count(rt, BillingAttempt) == len(handled)
+
+
+async def test_new_contracts_of_a_batch_are_created_in_one_run_whatever_their_number(
+    rt: Runtime,
+) -> None:
+    origins = [next_id() for _ in range(2 * RUN_SIZE)]
+    for order_id in origins:
+        await store(rt, Event("orders/create", order(order_id), at=T0))
+    await process_batch(rt, await shop_id_of(rt))
+    contracts = [next_id() for _ in origins]
+    for contract_id, order_id in zip(contracts, origins, strict=True):
+        await store(rt, Event(CREATE, contract(contract_id, next_id(), origin_order_id=order_id)))
+
+    result, statements = await count_statements(rt, await shop_id_of(rt))
+
+    assert result.outcomes == {InboxStatus.HANDLED: len(contracts)}
+    # Claim, shop, the run's statements and marks: a few dozen, not a few per row.
+    assert len(statements) < 30 < 3 * len(contracts)
+    async with rt.sessionmaker() as session:
+        linked = (
+            await session.execute(
+                select(Order.order_id, Contract.contract_id).join(
+                    Contract, Contract.id == Order.contract_pk
+                )
+            )
+        ).all()
+    assert sorted(linked) == sorted(zip(origins, contracts, strict=True))
+    assert await count(rt, ContractStatusEvent) == len(contracts)
