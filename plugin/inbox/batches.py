@@ -498,22 +498,16 @@ async def _mark(session: AsyncSession, row: WebhookInbox, status: str, attempts:
 async def _mark_all(
     session: AsyncSession, done: list[tuple[WebhookInbox, str]], attempts: dict[int, int]
 ) -> None:
-    """`_mark` for a run of rows, in one executemany."""
+    """`_mark` for a run of rows: one UPDATE per status (`WHERE id IN …`, one plan and one
+    execution in the database, where an executemany runs the statement once per row)."""
     if not done:
         return
     now = utcnow()
-    await session.execute(
-        _MARK,
-        [
-            {
-                "inbox_id": row.id,
-                "new_status": status,
-                "new_handled_at": now,
-                "new_attempts": attempts[row.id] + 1,
-            }
-            for row, status in done
-        ],
-    )
+    by_status: dict[str, list[int]] = {}
+    for row, status in done:
+        by_status.setdefault(status, []).append(row.id)
+    for status, ids in by_status.items():
+        await session.execute(_MARK_ALL, {"ids": ids, "new_status": status, "new_handled_at": now})
     for row, status in done:
         for key, value in (
             ("status", status),
@@ -555,6 +549,18 @@ _MARK = (
         status=bindparam("new_status"),
         handled_at=bindparam("new_handled_at", type_=_INBOX.c.handled_at.type),
         attempts=bindparam("new_attempts"),
+        last_error=None,
+        retry_at=None,
+    )
+)
+# The claimed rows are locked by the batch: their attempts are still what the claim read.
+_MARK_ALL = (
+    update(_INBOX)
+    .where(_INBOX.c.id.in_(bindparam("ids", expanding=True)))
+    .values(
+        status=bindparam("new_status"),
+        handled_at=bindparam("new_handled_at", type_=_INBOX.c.handled_at.type),
+        attempts=_INBOX.c.attempts + 1,
         last_error=None,
         retry_at=None,
     )
