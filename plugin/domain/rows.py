@@ -92,7 +92,7 @@ async def write_changed(
     of rows is nearly one per row; here every changed object gets the same statement. Other
     columns' changes are left to the flush.
     """
-    changed = [obj for obj in objects if inspect(obj).modified]
+    changed = [obj for obj in objects if _changed(obj, columns)]
     if not changed:
         return
     table = cast(Table, inspect(changed[0]).mapper.local_table)
@@ -115,6 +115,13 @@ async def write_changed(
     for obj, row in zip(changed, values, strict=True):
         for name, value in row.items():
             set_committed_value(obj, name, value)
+
+
+def _changed(obj: IdMixin, columns: Sequence[str]) -> bool:
+    """Whether any of these columns holds a value other than the one read (setting a column
+    to the value it had marks the object modified, and is no change)."""
+    state = inspect(obj)
+    return state.modified and any(state.attrs[name].history.has_changes() for name in columns)
 
 
 # INSERT … ON CONFLICT DO NOTHING RETURNING the ORM entity, per (dialect, model, key).

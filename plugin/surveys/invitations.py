@@ -33,7 +33,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, SQLColumnExpression, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.domain.rows import insert_all_if_absent
+from plugin.domain.rows import insert_all_if_absent, write_changed
 from plugin.models import (
     Contract,
     ContractStatus,
@@ -58,6 +58,8 @@ RELEASE_BATCH = 500
 
 
 _UNSENT = (InvitationStatus.SCHEDULED, InvitationStatus.THROTTLED)
+# What `settle_invitations_of` writes.
+_DECIDED_COLUMNS = ("status", "trigger", "send_at", "expires_at")
 # What `settle_invitations` decides again (never sent yet, whatever it said before).
 _DECIDED_BY_EVENTS = (*_UNSENT, InvitationStatus.CANCELLED)
 
@@ -177,7 +179,8 @@ async def settle_invitations_of(
             else:
                 invitation.status = InvitationStatus.SCHEDULED
                 chosen.append(invitation.send_at)
-    await session.flush()
+    # What changed in one statement (the flush sends one per distinct set of changed columns).
+    await write_changed(session, [row[0] for row in rows], _DECIDED_COLUMNS)
 
 
 @dataclass(frozen=True)
