@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Insert, Select, Table, Update, bindparam, inspect, update
+from sqlalchemy import Insert, Select, Table, Update, bindparam, func, inspect, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -78,43 +78,81 @@ async def insert_all_if_absent(
     return set(result.scalars())
 
 
-# UPDATE … SET the columns WHERE id = …, per (table, columns), for `write_changed`.
-_updates: dict[tuple[Table, tuple[str, ...]], Update] = {}
+# The UPDATE of `write_changed`, per (dialect, table, columns).
+_updates: dict[tuple[str, Table, tuple[str, ...]], Update] = {}
 
 
 async def write_changed(
     session: AsyncSession, objects: Sequence[IdMixin], columns: Sequence[str]
 ) -> None:
-    """Write these columns of the loaded objects changed since they were read, in one
-    executemany UPDATE by id, and take the values as the objects' committed state.
+    """Write these columns of the loaded objects changed since they were read, in one UPDATE,
+    and take the values as the objects' committed state.
 
     The unit of work sends one statement per distinct set of changed columns, which for a run
-    of rows is nearly one per row; here every changed object gets the same statement. Other
-    columns' changes are left to the flush.
+    of rows is nearly one per row. On PostgreSQL the rows' values go as one array per column
+    (`UPDATE … FROM unnest(…)`): one statement, planned and run once; an executemany runs the
+    UPDATE once per row. SQLite takes the executemany. Other columns' changes are left to the
+    flush.
     """
     changed = [obj for obj in objects if _changed(obj, columns)]
     if not changed:
         return
     table = cast(Table, inspect(changed[0]).mapper.local_table)
-    key = (table, tuple(columns))
+    dialect = session.get_bind().dialect.name
+    statement = _update_statement(dialect, table, tuple(columns))
+    values = [{name: getattr(obj, name) for name in columns} for obj in changed]
+    if dialect == "postgresql":
+        await session.execute(
+            statement,
+            {
+                "row_ids": [obj.id for obj in changed],
+                **{f"new_{name}": [row[name] for row in values] for name in columns},
+            },
+        )
+    else:
+        await session.execute(
+            statement,
+            [
+                {"row_id": obj.id, **{f"new_{name}": value for name, value in row.items()}}
+                for obj, row in zip(changed, values, strict=True)
+            ],
+        )
+    for obj, row in zip(changed, values, strict=True):
+        for name, value in row.items():
+            set_committed_value(obj, name, value)
+
+
+def _update_statement(dialect: str, table: Table, columns: tuple[str, ...]) -> Update:
+    key = (dialect, table, columns)
     statement = _updates.get(key)
-    if statement is None:
-        statement = _updates[key] = (
+    if statement is not None:
+        return statement
+    if dialect == "postgresql":
+        # unnest of several arrays in one select list zips them (PostgreSQL 10 and later).
+        arrays = select(
+            func.unnest(bindparam("row_ids", type_=postgresql.ARRAY(table.c.id.type))).label(
+                "row_id"
+            ),
+            *(
+                func.unnest(
+                    bindparam(f"new_{name}", type_=postgresql.ARRAY(table.c[name].type))
+                ).label(f"new_{name}")
+                for name in columns
+            ),
+        ).subquery("changed")
+        statement = (
+            update(table)
+            .where(table.c.id == arrays.c.row_id)
+            .values({name: arrays.c[f"new_{name}"] for name in columns})
+        )
+    else:
+        statement = (
             update(table)
             .where(table.c.id == bindparam("row_id", type_=table.c.id.type))
             .values({name: bindparam(f"new_{name}", type_=table.c[name].type) for name in columns})
         )
-    values = [{name: getattr(obj, name) for name in columns} for obj in changed]
-    await session.execute(
-        statement,
-        [
-            {"row_id": obj.id, **{f"new_{name}": value for name, value in row.items()}}
-            for obj, row in zip(changed, values, strict=True)
-        ],
-    )
-    for obj, row in zip(changed, values, strict=True):
-        for name, value in row.items():
-            set_committed_value(obj, name, value)
+    _updates[key] = statement
+    return statement
 
 
 def _changed(obj: IdMixin, columns: Sequence[str]) -> bool:

@@ -64,6 +64,8 @@ class Contract(IdMixin, Base):
         Index("ix_contracts_shop_status", "shop_id", "status"),
         # An order event looks up the contract it started (migration 0018).
         Index("ix_contracts_origin_order", "shop_id", "origin_order_id"),
+        # Whether a subscriber holds a live contract, per invitation settled (migration 0019).
+        Index("ix_contracts_shop_subscriber", "shop_id", "subscriber_id", "status"),
     )
 
     shop_id: Mapped[int] = mapped_column(BigId, shop_fk())
