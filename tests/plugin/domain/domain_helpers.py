@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, delete, select
 
 from plugin.db.transaction import transaction
 from plugin.inbox import ensure_shop
@@ -26,6 +26,12 @@ async def give_token(runtime: Runtime, shopify: FakeShopify, domain: str = SHOP)
         shop = await tx.session.get(Shop, await ensure_shop(tx.session, domain))
         assert shop is not None
         shop.access_token_enc = cipher.encrypt(shopify.grant_token(domain))
+
+
+async def forget_shop(runtime: Runtime) -> None:
+    """Delete the shops and with them every row the test wrote (ON DELETE CASCADE)."""
+    async with runtime.engine.begin() as conn:
+        await conn.execute(delete(Shop))
 
 
 async def shop_of(runtime: Runtime, domain: str = SHOP) -> Shop:

@@ -17,7 +17,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from plugin.inbox.batches import process_batch, process_rows
 from plugin.models import (
@@ -37,7 +37,7 @@ from plugin.models import (
     WebhookInbox,
 )
 from plugin.runtime import Runtime
-from tests.plugin.domain.domain_helpers import rows
+from tests.plugin.domain.domain_helpers import forget_shop, rows
 from tests.support.payloads import (
     T0,
     Event,
@@ -259,51 +259,32 @@ async def final_state(rt: Runtime) -> dict[str, Any]:
     }
 
 
-async def forget_shop(rt: Runtime) -> None:
-    async with rt.engine.begin() as conn:
-        await conn.execute(delete(Shop))
-
-
 @settings(
-    max_examples=30,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(story=stories, data=st.data())
-async def test_any_processing_order_ends_in_the_state_of_the_order_of_events(
+async def test_any_arrival_and_processing_order_ends_in_the_state_of_the_order_of_events(
     rt: Runtime, story: Story, data: st.DataObject
 ) -> None:
-    events = events_of(story)
-    shuffled = data.draw(st.permutations(events), label="processing order")
-    try:
-        await run(rt, events)
-        expected = await final_state(rt)
-        await forget_shop(rt)
-        await run(rt, shuffled)
-        assert await final_state(rt) == expected
-    finally:
-        await forget_shop(rt)
-
-
-@settings(
-    max_examples=20,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
-@given(story=stories, data=st.data())
-async def test_a_shuffled_backlog_drained_in_batches_ends_in_the_state_of_the_order_of_events(
-    rt: Runtime, story: Story, data: st.DataObject
-) -> None:
-    """Batches reorder rows (run handlers' rows grouped after the others) and merge a run's
-    deliveries of one attempt or order in memory: the end state is still the in-order one."""
+    """Each row processed as it arrives, or a shuffled backlog drained in batches of any size
+    (which group run handlers' rows and merge a run's deliveries of one attempt or order in
+    memory): the end state is the in-order one."""
     events = events_of(story)
     shuffled = data.draw(st.permutations(events), label="arrival order")
-    batch_size = data.draw(st.integers(min_value=1, max_value=len(events)), label="batch size")
+    batch_size = data.draw(
+        st.none() | st.integers(min_value=1, max_value=len(events)),
+        label="batch size (None: one row at a time, as it arrives)",
+    )
     try:
         await run(rt, events)
         expected = await final_state(rt)
         await forget_shop(rt)
-        await run_in_batches(rt, shuffled, batch_size)
+        if batch_size is None:
+            await run(rt, shuffled)
+        else:
+            await run_in_batches(rt, shuffled, batch_size)
         assert await final_state(rt) == expected
     finally:
         await forget_shop(rt)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from plugin.domain import contract_creates
 from plugin.inbox.batches import process_batch
@@ -22,7 +22,7 @@ from plugin.models import (
     Subscriber,
 )
 from plugin.runtime import Runtime
-from tests.plugin.domain.domain_helpers import give_token, rows
+from tests.plugin.domain.domain_helpers import forget_shop, give_token, rows
 from tests.support.fake_shopify import FakeShopify
 from tests.support.payloads import (
     T0,
@@ -130,11 +130,6 @@ async def in_one_batch(rt: Runtime, events: list[Event]) -> None:
         shop_id = (await session.execute(select(Shop.id))).scalar_one()
     result = await process_batch(rt, shop_id)
     assert set(result.outcomes) == {InboxStatus.HANDLED}
-
-
-async def forget_shop(rt: Runtime) -> None:
-    async with rt.engine.begin() as conn:
-        await conn.execute(delete(Shop))
 
 
 async def test_a_backlog_of_creates_ends_as_the_same_creates_one_at_a_time(rt: Runtime) -> None:
