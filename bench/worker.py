@@ -131,33 +131,29 @@ def simulated(subscribers: int, shop: str, seed: int) -> list[SimEvent]:
     attempts: list[SimEvent] = []
     for number, planned in enumerate(history.attempts, start=1):
         if planned.settled_at is not None:
-            attempts.append(_attempt(shop, number, planned, planned.at, "challenged", ready=False))
+            attempts.append(_attempt(shop, number, planned, planned.at, "challenged"))
             if planned.settled_at < HISTORY_END:
-                attempts.append(
-                    _attempt(shop, number, planned, planned.settled_at, "success", ready=True)
-                )
+                attempts.append(_attempt(shop, number, planned, planned.settled_at, "success"))
         else:
-            topic = "success" if planned.error_code is None else "failure"
-            attempts.append(_attempt(shop, number, planned, planned.at, topic, ready=True))
+            outcome = "success" if planned.error_code is None else "failure"
+            attempts.append(_attempt(shop, number, planned, planned.at, outcome))
     return sorted([*history.events, *attempts], key=lambda event: event.at)
 
 
 def _attempt(
-    shop: str, number: int, planned: PlannedAttempt, at: datetime, topic: str, *, ready: bool
+    shop: str, number: int, planned: PlannedAttempt, at: datetime, outcome: str
 ) -> SimEvent:
-    """The `subscription_billing_attempts/{topic}` webhook of a planned attempt."""
-    code = planned.error_code if topic == "failure" else None
-    body = payloads.billing_attempt(
+    """The `subscription_billing_attempts/{outcome}` webhook of a planned attempt."""
+    topic, body = payloads.billing_attempt_webhook(
+        outcome,
         attempt_id=7_000_000_000 + number,
         contract_id=planned.contract_id,
-        order_id=planned.order_id if topic == "success" else None,
         idempotency_key=f"bench-{planned.contract_id}-{planned.cycle_index}-{number}",
-        error_code=code,
-        error_message=code.replace("_", " ").capitalize() if code else None,
-        ready=ready,
+        order_id=planned.order_id,
+        error_code=planned.error_code,
     )
-    ids = f"{shop}-attempt-{topic}-{number}"
-    return SimEvent(at, f"subscription_billing_attempts/{topic}", body, ids, ids)
+    ids = f"{shop}-attempt-{outcome}-{number}"
+    return SimEvent(at, topic, body, ids, ids)
 
 
 def shuffled_with_duplicates(

@@ -75,6 +75,31 @@ def billing_attempt(
     }
 
 
+def billing_attempt_webhook(
+    outcome: str,
+    *,
+    attempt_id: int,
+    contract_id: int,
+    idempotency_key: str,
+    order_id: int | None,
+    error_code: str | None,
+) -> tuple[str, dict[str, Any]]:
+    """The `subscription_billing_attempts/{outcome}` webhook (success, failure or challenged)
+    of an attempt: a challenge comes before the bank answered (not ready, no order), a failure
+    carries its error code and message, a success its order."""
+    code = error_code if outcome == "failure" else None
+    body = billing_attempt(
+        attempt_id=attempt_id,
+        contract_id=contract_id,
+        order_id=order_id if outcome == "success" else None,
+        idempotency_key=idempotency_key,
+        error_code=code,
+        error_message=code.replace("_", " ").capitalize() if code else None,
+        ready=outcome != "challenged",
+    )
+    return f"subscription_billing_attempts/{outcome}", body
+
+
 def billing_cycle_skip(
     *, contract_id: int, cycle_index: int, cycle_start: datetime, cycle_end: datetime
 ) -> dict[str, Any]:

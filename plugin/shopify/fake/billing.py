@@ -77,27 +77,21 @@ class FakeAttempt:
         return f"gid://shopify/SubscriptionBillingAttempt/{self.number}"
 
     def webhook(self) -> tuple[str, dict[str, Any]]:
-        topic = "failure" if self.error_code else "success"
-        body = shapes.billing_attempt(
-            attempt_id=self.number,
-            contract_id=self.contract.contract_id,
-            order_id=self.order_id,
-            idempotency_key=self.idempotency_key,
-            error_code=self.error_code,
-            error_message=self.error_code and self.error_code.replace("_", " ").capitalize(),
-        )
-        return f"subscription_billing_attempts/{topic}", body
+        return self._webhook("failure" if self.error_code else "success")
 
     def challenge_webhook(self) -> tuple[str, dict[str, Any]]:
         """The `challenged` webhook that comes first when the bank asks for 3-D Secure."""
-        body = shapes.billing_attempt(
+        return self._webhook("challenged")
+
+    def _webhook(self, outcome: str) -> tuple[str, dict[str, Any]]:
+        return shapes.billing_attempt_webhook(
+            outcome,
             attempt_id=self.number,
             contract_id=self.contract.contract_id,
-            order_id=None,
             idempotency_key=self.idempotency_key,
-            ready=False,
+            order_id=self.order_id,
+            error_code=self.error_code,
         )
-        return "subscription_billing_attempts/challenged", body
 
 
 def contract_webhook(contract: FakeContract) -> tuple[str, dict[str, Any]]:
