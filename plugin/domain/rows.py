@@ -14,6 +14,7 @@ from sqlalchemy import Insert, Select, Table, Update, bindparam, func, inspect, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.base import NO_VALUE
 
 from plugin.models import Base
 from plugin.models.base import IdMixin
@@ -159,7 +160,15 @@ def _changed(obj: IdMixin, columns: Sequence[str]) -> bool:
     """Whether any of these columns holds a value other than the one read (setting a column
     to the value it had marks the object modified, and is no change)."""
     state = inspect(obj)
-    return state.modified and any(state.attrs[name].history.has_changes() for name in columns)
+    if not state.modified:
+        return False
+    # The values as read, of the attributes set since (a dict look-up: the attributes'
+    # history objects cost a third of a run's CPU).
+    before, now = state.committed_state, state.dict
+    return any(
+        name in before and (before[name] is NO_VALUE or before[name] != now.get(name))
+        for name in columns
+    )
 
 
 # INSERT … ON CONFLICT DO NOTHING RETURNING the ORM entity, per (dialect, model, key).
