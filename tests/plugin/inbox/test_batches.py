@@ -26,6 +26,7 @@ from plugin.inbox.batches import (
     MAX_ATTEMPTS,
     RUN_SIZE,
     BatchResult,
+    arranged,
     drain_shop,
     process_batch,
 )
@@ -37,6 +38,7 @@ from plugin.models import (
     Order,
     Shop,
     Subscriber,
+    WebhookInbox,
 )
 from plugin.models.base import utcnow
 from plugin.queue import InProcessQueue, TransientError
@@ -770,3 +772,27 @@ async def test_new_contracts_of_a_batch_are_created_in_one_run_whatever_their_nu
         ).all()
     assert sorted(linked) == sorted(zip(origins, contracts, strict=True))
     assert await count(rt, ContractStatusEvent) == len(contracts)
+
+
+def test_a_stretch_applies_new_contracts_first_and_attempts_and_orders_after_the_others() -> None:
+    def row(inbox_id: int, topic: str, minutes: int) -> WebhookInbox:
+        return WebhookInbox(
+            id=inbox_id,
+            topic=topic,
+            payload={},
+            triggered_at=T0 + timedelta(minutes=minutes),
+            received_at=T0,
+        )
+
+    rows = [
+        row(1, "orders/create", 1),
+        row(2, ATTEMPT, 2),
+        row(3, "subscription_contracts/cancel", 3),
+        row(4, CREATE, 4),
+        row(5, "customers/redact", 5),  # reads which rows are handled: a stretch ends here
+        row(6, SCAN, 6),
+        row(7, CREATE, 7),
+        row(8, "subscription_billing_cycles/skip", 8),
+        row(9, CHALLENGED, 9),
+    ]
+    assert [r.id for r in arranged(list(reversed(rows)))] == [4, 3, 2, 1, 5, 7, 8, 9, 6]
