@@ -5,13 +5,17 @@ These are most of a shop's events (each renewal brings an order, its fulfilment 
 scans), so they are applied a run at a time, with one statement per kind of row rather than a
 handful per event: the scans in one INSERT, the subscribers and orders locked in one SELECT
 each, new orders in one INSERT, the contracts they belong to in at most two SELECTs, the
-changes in one flush and the NPS invitations they trigger in two statements.
+changes in one UPDATE and the NPS invitations they trigger in two statements.
 
 The result is the one-row-at-a-time result whatever the arrival order, as every field is one of:
 - the latest value by event order (an order's date, total, currency; a subscriber's profile);
 - the earliest time known (first fulfilment; first delivery, from the stored scans);
 - a link to the lowest contract id that claims the order (`link_order`).
 A run of one row is how a single row is applied (`apply_event`), so there is one way.
+
+Runs of billing attempts and of new contracts tie their orders through the same code
+(`link_renewal_orders`, `link_origin_orders`): one home for creating, locking and writing order
+rows and telling the surveys about them.
 """
 
 from __future__ import annotations
