@@ -22,7 +22,8 @@ from plugin.domain.changes import record_change
 from plugin.domain.context import EventContext
 from plugin.domain.contract_details import refresh_details, store_details
 from plugin.domain.errors import MalformedPayload
-from plugin.domain.orders import find_order, link_known_order, link_order
+from plugin.domain.order_events import link_origin_orders
+from plugin.domain.orders import find_order, link_order
 from plugin.domain.payloads import first_id, positive_int, require_id, section, text
 from plugin.domain.rows import insert_if_absent, insert_returning
 from plugin.domain.subscribers import note_seen, subscriber_for
@@ -272,7 +273,7 @@ def _apply_terms(contract: Contract, facts: ContractFacts) -> None:
 
 
 # Whether the contract's origin order is known and not linked to it: only then can
-# `link_known_order` change anything (an order linked already is left as it is).
+# `link_origin_orders` change anything (an order linked already is left as it is).
 _ORIGIN_ORDER_UNLINKED = exists().where(
     Order.shop_id == Contract.shop_id,
     Order.order_id == Contract.origin_order_id,
@@ -487,7 +488,7 @@ async def handle_contract_event(ctx: EventContext) -> str:
     if contract.origin_order_id is not None and recorded.order_to_link:
         # An invitation this schedules for the order is settled by the scheduling itself, with
         # the contract's new status written already: `survey_rows` needs no update for it.
-        await link_known_order(ctx, contract.origin_order_id, contract)
+        await link_origin_orders(ctx.session, ctx.shop, [(contract.origin_order_id, contract)])
     await refresh_details(ctx, contract, facts.gid)
     await _notify_comeback(
         ctx.session, ctx.shop, recorded, facts.status, ctx.occurred_at, recorded.survey_rows

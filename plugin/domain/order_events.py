@@ -249,8 +249,8 @@ async def link_renewal_orders(session: AsyncSession, shop: Shop, renewals: list[
 async def link_origin_orders(
     session: AsyncSession, shop: Shop, origins: list[tuple[int, Contract]]
 ) -> None:
-    """Each (order id, contract) it started: the order tied to the contract if we have it
-    (`link_known_order` for many contracts at once)."""
+    """Each (order id, contract) it started: the order tied to the contract if we have it (the
+    contract came second), and the surveys told what they were not told yet."""
     if not origins:
         return
     orders, before = await _orders_locked(

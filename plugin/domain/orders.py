@@ -13,13 +13,11 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from plugin.domain.context import EventContext
 from plugin.domain.rows import fetch_locked, lock
 from plugin.models import (
     Contract,
     Order,
 )
-from plugin.surveys import hooks
 from plugin.surveys.hooks import OrderProgress
 
 DELIVERED = "delivered"
@@ -65,15 +63,6 @@ def progress_of(order: Order, before: OrderState) -> OrderProgress | None:
     return OrderProgress(order, fulfilled, delivered) if fulfilled or delivered else None
 
 
-async def notify_surveys(ctx: EventContext, order: Order, before: OrderState) -> None:
-    """Tell the survey module about one order's progress (`progress_of`), if any."""
-    progress = progress_of(order, before)
-    if progress is None:
-        return
-    await ctx.session.flush()  # the hooks query what this event wrote (autoflush is off)
-    await hooks.on_orders_progressed(ctx.session, ctx.shop, [progress])
-
-
 async def link_order(session: AsyncSession, order: Order, contract: Contract) -> None:
     """Tie the order to the contract. One checkout can start several contracts with the same
     origin order; the order then belongs to the lowest contract id, whatever the arrival order."""
@@ -85,13 +74,3 @@ async def link_order(session: AsyncSession, order: Order, contract: Contract) ->
             return
     order.contract_pk = contract.id
     order.subscriber_id = contract.subscriber_id
-
-
-async def link_known_order(ctx: EventContext, order_id: int, contract: Contract) -> None:
-    """Link the order if we already have it (the contract or attempt came second)."""
-    order = await find_order(ctx.session, ctx.shop_id, order_id)
-    if order is None:
-        return
-    before = OrderState.of(order)
-    await link_order(ctx.session, order, contract)
-    await notify_surveys(ctx, order, before)
