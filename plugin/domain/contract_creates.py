@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 
-from sqlalchemy import ColumnDefault, Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from plugin.db.transaction import Tx
@@ -78,6 +77,8 @@ async def apply_contract_creates(
     if not creates:
         return outcomes
     session = tx.session
+    # The contracts we hold already go the row-at-a-time way, which decides whether their
+    # details are due: known before any details are fetched.
     held = set(
         await session.scalars(
             select(Contract.contract_id).where(
@@ -128,18 +129,12 @@ async def _create(
     contracts = await insert_all_returning(
         session,
         Contract,
-        _uniform(
-            Contract,
-            [
-                new_contract_values(
-                    shop,
-                    create.facts,
-                    subscribers[create.facts.customer_id].id,
-                    create.ctx.occurred_at,
-                )
-                for create in creates
-            ],
-        ),
+        [
+            new_contract_values(
+                shop, create.facts, subscribers[create.facts.customer_id].id, create.ctx.occurred_at
+            )
+            for create in creates
+        ],
         ("shop_id", "contract_id"),
     )
     by_id = {contract.contract_id: contract for contract in contracts}
@@ -228,15 +223,3 @@ async def _subscribers(
             subscribers[customer_id] = subscriber
             known_before.add(customer_id)
     return subscribers, known_before
-
-
-def _uniform(model: type[Contract], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows with the same columns (one multi-row INSERT): a column a row leaves out takes
-    its scalar default, as a row inserted alone would."""
-    table = cast(Table, model.__table__)
-    defaults: dict[str, Any] = {}
-    for name in {name for row in rows for name in row}:
-        default = table.c[name].default
-        scalar = isinstance(default, ColumnDefault) and default.is_scalar
-        defaults[name] = cast(ColumnDefault, default).arg if scalar else None
-    return [{**defaults, **row} for row in rows]

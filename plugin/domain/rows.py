@@ -10,7 +10,18 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Insert, Select, Table, Update, bindparam, func, inspect, select, update
+from sqlalchemy import (
+    ColumnDefault,
+    Insert,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    func,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -66,16 +77,17 @@ async def insert_all_if_absent(
     rows: Sequence[Mapping[str, Any]],
     key: Sequence[str],
 ) -> set[Any]:
-    """`insert_if_absent` for many rows with the same columns, in one statement (a multi-row
-    INSERT on PostgreSQL and SQLite alike); the last key column's values of the rows it created.
-    """
+    """`insert_if_absent` for many rows in one statement (a multi-row INSERT on PostgreSQL and
+    SQLite alike); the last key column's values of the rows it created. A column some rows
+    leave out takes its default in those (`_same_columns`)."""
     if not rows:
         return set()
     table: Table = model.__table__  # type: ignore[assignment]
+    uniform = _same_columns(table, rows)
     statement = _insert_statement(
-        session.get_bind().dialect.name, table, tuple(rows[0]), tuple(key)
+        session.get_bind().dialect.name, table, tuple(uniform[0]), tuple(key)
     )
-    result = await session.execute(statement, list(rows))
+    result = await session.execute(statement, uniform)
     return set(result.scalars())
 
 
@@ -196,15 +208,29 @@ async def insert_returning(
 async def insert_all_returning(
     session: AsyncSession, model: type[M], rows: Sequence[Mapping[str, Any]], key: Sequence[str]
 ) -> list[M]:
-    """`insert_returning` for many rows with the same columns, in one statement: the rows this
-    call created, as objects of the session, in no particular order (those whose key was taken
-    are left out; asking for the order given makes SQLite insert one row per statement)."""
+    """`insert_returning` for many rows, in one statement: the rows this call created, as
+    objects of the session, in no particular order (those whose key was taken are left out;
+    asking for the order given makes SQLite insert one row per statement). A column some rows
+    leave out takes its default in those (`_same_columns`)."""
     if not rows:
         return []
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(model).on_conflict_do_nothing(index_elements=list(key)).returning(model)
-    return list(await session.scalars(statement, list(rows)))
+    table: Table = model.__table__  # type: ignore[assignment]
+    return list(await session.scalars(statement, _same_columns(table, rows)))
+
+
+def _same_columns(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with the same columns, as one multi-row INSERT needs: a column a row leaves out
+    takes its scalar default (None without one), as that row inserted alone would."""
+    names = {name for row in rows for name in row}
+    defaults: dict[str, Any] = {}
+    for name in names:
+        default = table.c[name].default
+        scalar = isinstance(default, ColumnDefault) and default.is_scalar
+        defaults[name] = cast(ColumnDefault, default).arg if scalar else None
+    return [{**defaults, **row} for row in rows]
 
 
 def lock(query: S, *, of: Any = None) -> S:
