@@ -36,7 +36,7 @@ test: $(STAMP)
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 	$(PY) -m ruff check .
-	$(PY) -m mypy plugin webhooks workers admin_ui
+	$(PY) -m mypy plugin webhooks workers admin_ui bench
 	$(PY) -m tests.support.audit
 	$(PY) -m pytest
 

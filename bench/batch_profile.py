@@ -17,7 +17,7 @@ import cProfile
 import os
 import random
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -56,7 +56,7 @@ class _TopicMeter:
         self.topic = self.BATCH
         self.rows: Counter[str] = Counter()
         self.statements: Counter[str] = Counter()
-        self.cpu: Counter[str] = Counter()
+        self.cpu: dict[str, float] = defaultdict(float)
 
     def count_statement(self, *_: Any) -> None:
         self.statements[self.topic] += 1
@@ -97,6 +97,32 @@ class _TopicMeter:
         return "\n".join(lines)
 
 
+class _StatementTimes:
+    """Wall time from sending each statement to its result, by statement shape (its first
+    words): where the batch waits on the database."""
+
+    SHOWN = 12
+
+    def __init__(self) -> None:
+        self.seconds: Counter[str] = Counter()
+        self.count: Counter[str] = Counter()
+
+    def started(self, conn: Any, *_: Any) -> None:
+        conn.info["vh_statement_started"] = time.perf_counter()
+
+    def finished(self, conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        shape = " ".join(statement.split()[:12])
+        self.seconds[shape] += time.perf_counter() - conn.info.pop("vh_statement_started")
+        self.count[shape] += 1
+
+    def report(self, wall: float) -> str:
+        total = sum(self.seconds.values())
+        lines = [f"waiting on statements: {total:.1f} s of {wall:.1f} s; the longest shapes:"]
+        for shape, seconds in self.seconds.most_common(self.SHOWN):
+            lines.append(f"{seconds:7.2f} s {self.count[shape]:6} × {shape[:110]}")
+        return "\n".join(lines)
+
+
 async def drain(url: str, sent: list[Any], profile_to: str | None) -> None:
     runtime = await build_runtime(Settings.from_env(settings_for(url)), queue=_NoJobs())
     try:
@@ -110,6 +136,9 @@ async def drain(url: str, sent: list[Any], profile_to: str | None) -> None:
             statements[statement.split(None, 1)[0].upper()] += 1
 
         meter = _TopicMeter()
+        shapes = _StatementTimes()
+        event.listen(runtime.engine.sync_engine, "before_cursor_execute", shapes.started)
+        event.listen(runtime.engine.sync_engine, "after_cursor_execute", shapes.finished)
         event.listen(runtime.engine.sync_engine, "before_cursor_execute", count)
         event.listen(runtime.engine.sync_engine, "before_cursor_execute", meter.count_statement)
         profiler = cProfile.Profile() if profile_to else None
@@ -145,6 +174,7 @@ async def drain(url: str, sent: list[Any], profile_to: str | None) -> None:
             flush=True,
         )
         print(meter.report(rows), flush=True)
+        print(shapes.report(wall), flush=True)
     finally:
         await runtime.close()
 

@@ -297,6 +297,7 @@ async def _child(database_url: str, label: str) -> dict[str, Any]:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     finally:
         await runtime.close()
+    risk_model = outcome.overview["risk_model"]
     return {
         "seconds": outcome.seconds,
         "subscribers": outcome.subscribers,
@@ -305,8 +306,8 @@ async def _child(database_url: str, label: str) -> dict[str, Any]:
         "scores_written": outcome.scores.written if outcome.scores else None,
         "baseline_mb": baseline / 1024,
         "active": outcome.overview["subscribers"]["active"],
-        "risk_method": (outcome.overview["risk_model"] or {}).get("method"),
-        "auc": (outcome.overview["risk_model"] or {}).get("auc"),
+        "risk_method": risk_model["method"] if risk_model else None,
+        "auc": risk_model["auc"] if risk_model else None,
     }
 
 

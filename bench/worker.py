@@ -261,7 +261,7 @@ async def drain_figures(database_url: str) -> Drain:
     engine = make_engine(database_url)
     try:
         async with make_sessionmaker(engine)() as session:
-            counts = dict(
+            counts: dict[str, int] = dict(
                 (
                     await session.execute(
                         select(inbox.c.status, func.count()).group_by(inbox.c.status)
