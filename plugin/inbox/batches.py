@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from plugin.db.locks import advisory_lock
+from plugin.db.statistics import refresh_stale_statistics
 from plugin.db.transaction import Tx, transaction
 from plugin.domain.context import SHOP_ERASED, RunHandler, event_time
 from plugin.domain.contracts import TOPIC_STATUS
@@ -101,23 +102,34 @@ async def drain_shop(
         if not held:
             await wake(runtime.queue, shop_id, delay_s=BUSY_RETRY_S)
             return 0
-        deadline = time.monotonic() + slice_s
-        claimed = 0
-        while True:
-            result = await process_batch(runtime, shop_id, limit=batch_size)
-            claimed += result.claimed
-            if result.erased:
-                return claimed
-            if result.claimed < batch_size:
-                # Rows left waiting for their retry time (this batch's failures or earlier
-                # ones) get a wake-up at the earliest of them.
-                retry_in = await _next_retry_in(runtime, shop_id)
-                if retry_in is not None:
-                    await wake(runtime.queue, shop_id, delay_s=retry_in)
-                return claimed
-            if time.monotonic() >= deadline:
-                await wake(runtime.queue, shop_id)
-                return claimed
+        claimed = await _drain_slice(runtime, shop_id, batch_size, slice_s)
+    if claimed >= batch_size:
+        # A backlog (a new shop's import, a billing day) may have outgrown the planner's
+        # statistics: the next slices are planned on fresh ones. A slice of a few rows grows
+        # nothing fast enough to matter, and is spared the check.
+        await refresh_stale_statistics(runtime.engine)
+    return claimed
+
+
+async def _drain_slice(runtime: Runtime, shop_id: int, batch_size: int, slice_s: float) -> int:
+    """`drain_shop`'s batches, its lock held."""
+    deadline = time.monotonic() + slice_s
+    claimed = 0
+    while True:
+        result = await process_batch(runtime, shop_id, limit=batch_size)
+        claimed += result.claimed
+        if result.erased:
+            return claimed
+        if result.claimed < batch_size:
+            # Rows left waiting for their retry time (this batch's failures or earlier
+            # ones) get a wake-up at the earliest of them.
+            retry_in = await _next_retry_in(runtime, shop_id)
+            if retry_in is not None:
+                await wake(runtime.queue, shop_id, delay_s=retry_in)
+            return claimed
+        if time.monotonic() >= deadline:
+            await wake(runtime.queue, shop_id)
+            return claimed
 
 
 async def process_batch(
