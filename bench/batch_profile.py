@@ -1,9 +1,9 @@
 """Where a batch's time goes: `python -m bench.batch_profile [subscribers] [--cprofile FILE]`.
 
 The worker bench's deliveries (`bench.worker`: the demo's simulated shop, 1 % duplicates,
-shuffled) stored in a fresh database, then drained in this process by `process_batch` alone (no
-queue, no worker process), then the rows left for a retry processed again until none is left.
-Prints CPU ms and SQL statements per event, by kind, then per topic of the row being applied
+shuffled) stored in a fresh database, then drained in this process by `drain_shop` slice after
+slice as the worker's job runs it (no queue, no worker process), then the rows left for a retry
+processed again until none is left. Prints CPU ms and SQL statements per event, by kind, then per topic of the row being applied
 (`_TopicMeter`); with `--cprofile`, a cProfile dump of the drain. Run it on the code before
 and after a change in the same minutes: the figures move with the machine's load, the ratio
 much less.
@@ -36,7 +36,7 @@ from bench.worker import (
     simulated,
 )
 from plugin.inbox import batches
-from plugin.inbox.batches import process_batch, process_rows
+from plugin.inbox.batches import drain_shop, process_rows
 from plugin.runtime import build_runtime
 from plugin.settings import Settings
 
@@ -147,8 +147,8 @@ async def drain(url: str, sent: list[Any], profile_to: str | None) -> None:
             profiler.enable()
         rows = 0
         with meter.measuring():
-            while (result := await process_batch(runtime, shop_id)).claimed:
-                rows += result.claimed
+            while claimed := await drain_shop(runtime, shop_id):
+                rows += claimed
             for _ in range(5):  # the rows a batch left for a retry (an event before its contract)
                 async with runtime.engine.connect() as conn:
                     left = list(
