@@ -3,8 +3,9 @@
 The worker bench's deliveries (`bench.worker`: the demo's simulated shop, 1 % duplicates,
 shuffled) stored in a fresh database, then drained in this process by `drain_shop` slice after
 slice as the worker's job runs it (no queue, no worker process), then the rows left for a retry
-processed again until none is left. Prints CPU ms and SQL statements per event, by kind, then per topic of the row being applied
-(`_TopicMeter`); with `--cprofile`, a cProfile dump of the drain. Run it on the code before
+processed again until none is left. Prints CPU ms and SQL statements per event, by kind, then
+per topic of the row being applied (`_TopicMeter`), then the wall time spent waiting on each
+shape of statement; with `--cprofile`, a cProfile dump of the drain. Run it on the code before
 and after a change in the same minutes: the figures move with the machine's load, the ratio
 much less.
 """
