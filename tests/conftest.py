@@ -50,13 +50,8 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="session")
 def _pg_session_url() -> Iterator[str]:
-    servers.require_postgres()
-    url = servers.create_database()
-    try:
-        upgrade_head(url)
+    with servers.migrated_database() as url:
         yield url
-    finally:
-        servers.drop_database(url)
 
 
 @pytest.fixture

@@ -7,9 +7,11 @@ where a missing server is a failure (CI must never pass by skipping the real pat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import uuid
+from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
@@ -67,6 +69,20 @@ def create_database(prefix: str = "vh_test") -> str:
     asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
     base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     return f"{base}/{name}"
+
+
+@contextlib.contextmanager
+def migrated_database() -> Iterator[str]:
+    """A fresh PostgreSQL database migrated to head (skips without the server); dropped after."""
+    from plugin.db.migrate import upgrade_head
+
+    require_postgres()
+    url = create_database()
+    try:
+        upgrade_head(url)
+        yield url
+    finally:
+        drop_database(url)
 
 
 def drop_database(url: str) -> None:

@@ -10,7 +10,6 @@ from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from plugin.db.engine import make_engine
-from plugin.db.migrate import upgrade_head
 from plugin.db.statistics import _LOCK_NAMESPACE, MIN_CHANGED_ROWS, refresh_stale_statistics
 from plugin.models import Shop, Subscriber
 from plugin.models.base import utcnow
@@ -22,13 +21,8 @@ pytestmark = pytest.mark.postgres
 @pytest.fixture
 def fresh_url() -> Iterator[str]:
     """A database of its own: the shared one carries other tests' changes in its statistics."""
-    servers.require_postgres()
-    url = servers.create_database()
-    try:
-        upgrade_head(url)
+    with servers.migrated_database() as url:
         yield url
-    finally:
-        servers.drop_database(url)
 
 
 @pytest.fixture
