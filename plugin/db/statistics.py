@@ -20,6 +20,7 @@ import logging
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from plugin.db.locks import advisory_lock
 from plugin.models import Base
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,6 @@ log = logging.getLogger(__name__)
 MIN_CHANGED_ROWS = 1000
 _LOCK_NAMESPACE = 0x5653  # advisory lock of the check, one per database at a time
 
-_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:ns, 0)")
 # reltuples is -1 (PostgreSQL 14+) or 0 for a table never analyzed.
 _STALE = text(
     """
@@ -46,15 +46,18 @@ async def refresh_stale_statistics(engine: AsyncEngine) -> list[str]:
     if engine.dialect.name != "postgresql":
         return []
     names = sorted(Base.metadata.tables)
-    async with engine.begin() as conn:
-        if not (await conn.execute(_TRY_LOCK, {"ns": _LOCK_NAMESPACE})).scalar():
+    async with advisory_lock(engine, _LOCK_NAMESPACE, 0, wait=False) as held:
+        if not held:
             return []
-        stale = list(
-            (await conn.execute(_STALE, {"names": names, "min_rows": MIN_CHANGED_ROWS})).scalars()
-        )
-        if stale:
-            quote = conn.dialect.identifier_preparer.quote
-            await conn.execute(text("ANALYZE " + ", ".join(quote(name) for name in stale)))
+        async with engine.begin() as conn:
+            stale = list(
+                (
+                    await conn.execute(_STALE, {"names": names, "min_rows": MIN_CHANGED_ROWS})
+                ).scalars()
+            )
+            if stale:
+                quote = conn.dialect.identifier_preparer.quote
+                await conn.execute(text("ANALYZE " + ", ".join(quote(name) for name in stale)))
     if stale:
         log.info("analyzed tables grown past their statistics: %s", ", ".join(stale))
     return stale
